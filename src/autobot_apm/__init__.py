@@ -1,0 +1,43 @@
+"""autobot-apm: OpenTelemetry traces and metrics for Python services, in a few decorators.
+
+::
+
+    import autobot_apm as apm
+
+    apm.configure(service_name="checkout")
+
+    @apm.track_api(route="/carts/{cart_id}", method="GET")
+    async def get_cart(cart_id: int): ...
+
+    with apm.track_database("postgresql", query="SELECT * FROM carts WHERE id = %s") as op:
+        rows = cursor.fetchall()
+        op.rows(len(rows))
+"""
+
+from ._errors import ConfigurationError
+from ._operation import Operation, current_operation
+from ._pools import ConnectionPool, observe_connection_pool
+from ._setup import configure, is_configured, shutdown
+from ._version import VERSION
+from .api import ApiOperation, track_api
+from .cache import CacheOperation, track_cache
+from .database import DatabaseOperation, track_database
+
+__version__ = VERSION
+
+__all__ = [
+    "ApiOperation",
+    "CacheOperation",
+    "ConfigurationError",
+    "ConnectionPool",
+    "DatabaseOperation",
+    "Operation",
+    "configure",
+    "current_operation",
+    "is_configured",
+    "observe_connection_pool",
+    "shutdown",
+    "track_api",
+    "track_cache",
+    "track_database",
+]

@@ -1,0 +1,82 @@
+"""Errors raised by autobot-apm, and containment of the library's own faults.
+
+Exception tree::
+
+    ValueError
+     └── ConfigurationError     a setting given to configure() (or read from the
+                                environment) is malformed; raised at configure time only
+
+Nothing else is ever raised into application code. A fault inside the instrumentation
+is caught by :func:`contained`, logged once per place, and swallowed, so the tracked
+call goes on as if it were not tracked. Tests can make such faults loud with
+``AUTOBOT_APM_STRICT=1`` (the test suite of this project does).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+logger = logging.getLogger("autobot_apm")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class ConfigurationError(ValueError):
+    """A setting has a value autobot-apm cannot use; the message names both."""
+
+    def __init__(self, setting: str, value: object, reason: str) -> None:
+        self.setting = setting
+        self.value = value
+        self.reason = reason
+        super().__init__(f"autobot-apm setting {setting}={value!r}: {reason}")
+
+
+_reported: set[str] = set()
+
+
+def strict() -> bool:
+    """Whether internal faults should be raised instead of contained (tests only)."""
+    return os.environ.get("AUTOBOT_APM_STRICT", "") in {"1", "true", "True"}
+
+
+def report_internal_error(where: str, exc: BaseException) -> None:
+    """Log an instrumentation fault once per place; raise it in strict mode."""
+    if strict():
+        raise exc
+    if where in _reported:
+        return
+    _reported.add(where)
+    logger.warning(
+        "autobot-apm: internal error in %s was contained; telemetry for this call "
+        "may be incomplete (reported once)",
+        where,
+        exc_info=exc,
+    )
+
+
+def contained(default: R) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorate an instrumentation helper so a fault in it returns ``default``.
+
+    Use it on everything the tracking core calls around user code: a bug there must
+    cost telemetry, never the application's call.
+    """
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        where = f"{fn.__module__}.{fn.__qualname__}"
+
+        @functools.wraps(fn)
+        def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:
+                report_internal_error(where, exc)
+                return default
+
+        return guarded
+
+    return decorate

@@ -1,0 +1,255 @@
+"""configure() and shutdown(): the only place that builds SDK providers."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import sampling as otel_sampling
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from . import _exporters, _runtime
+from ._config import Settings, resolve
+from ._version import VERSION
+
+logger = logging.getLogger("autobot_apm")
+
+INSTRUMENTATION_SCOPE = "autobot_apm"
+
+_lock = threading.Lock()
+_state: dict[str, Any] = {"settings": None, "owned": (), "atexit": False}
+# Providers this library made global. The API allows setting them once per process, so
+# after shutdown() a new configure() builds fresh providers for its own use and leaves
+# these (shut down) in place for code that reads the globals.
+_installed_globally: list[Any] = []
+
+
+def configure(
+    *,
+    service_name: str | None = None,
+    service_version: str | None = None,
+    environment: str | None = None,
+    resource_attributes: Mapping[str, Any] | None = None,
+    exporter: str | None = None,
+    protocol: str | None = None,
+    endpoint: str | None = None,
+    headers: Mapping[str, str] | str | None = None,
+    timeout: float | None = None,
+    traces_sampler: str | None = None,
+    sample_ratio: float | None = None,
+    metric_export_interval: float | None = None,
+    span_queue_size: int | None = None,
+    span_batch_size: int | None = None,
+    span_schedule_delay: float | None = None,
+    shutdown_timeout: float | None = None,
+    slow_query_threshold: float | None = None,
+    capture_message_content: bool | str | None = None,
+    content_max_length: int | None = None,
+    llm_prices: Mapping[str, Any] | None = None,
+    sampler: bool | Mapping[str, Any] | None = None,
+) -> None:
+    """Set up telemetry for this process. Safe to call more than once.
+
+    Each setting is taken from its argument, else from the standard ``OTEL_*``
+    environment variable, else from a default (``autobot-apm doctor`` shows which). With
+    no endpoint configured anywhere, spans and metrics are printed to the console.
+
+    If the application (or ``opentelemetry-instrument``) already installed global SDK
+    providers, they are used as they are: autobot-apm adds no exporter of its own.
+
+    Raises :class:`ConfigurationError` naming the setting when a value is malformed.
+
+    Example::
+
+        apm.configure(service_name="checkout", endpoint="http://127.0.0.1:4317",
+                      protocol="grpc")
+    """
+    arguments = {name: value for name, value in locals().items() if value is not None}
+    settings = resolve(arguments)
+    with _lock:
+        if _state["settings"] is not None:
+            _warn_if_changed(_state["settings"], settings)
+            return
+        _state["settings"] = settings
+        if settings.disabled:
+            _runtime.install(None)
+            return
+        tracer_provider, meter_provider = _providers(settings)
+        runtime = _runtime.Runtime(
+            tracer_provider.get_tracer(INSTRUMENTATION_SCOPE, VERSION),
+            meter_provider.get_meter(INSTRUMENTATION_SCOPE, VERSION),
+            settings,
+        )
+        if not _state["atexit"]:
+            atexit.register(shutdown)
+            _state["atexit"] = True
+    _runtime.install(runtime)
+
+
+def is_configured() -> bool:
+    """Whether configure() has run (telemetry may still be disabled by OTEL_SDK_DISABLED)."""
+    return _state["settings"] is not None
+
+
+def current_settings() -> Settings | None:
+    """The settings resolved by the last configure(), with their sources."""
+    settings: Settings | None = _state["settings"]
+    return settings
+
+
+def shutdown(timeout: float | None = None) -> bool:
+    """Flush and stop telemetry; returns within ``timeout`` seconds (default 5) regardless.
+
+    Returns True when everything was flushed in time. Tracked calls after shutdown run
+    untracked. Registered to run at interpreter exit by configure().
+    """
+    with _lock:
+        settings: Settings | None = _state["settings"]
+        owned: tuple[Any, ...] = _state["owned"]
+        _state.update(settings=None, owned=())
+    _runtime.install(None)
+    if settings is None or not owned:
+        return True
+    cap = settings.shutdown_timeout if timeout is None else max(0.0, timeout)
+    return _run_bounded([provider.shutdown for provider in owned], cap)
+
+
+def _providers(settings: Settings) -> tuple[trace.TracerProvider, metrics.MeterProvider]:
+    """Adopt providers the application installed; build (and own) the missing ones."""
+    tracer_provider = trace.get_tracer_provider()
+    meter_provider = metrics.get_meter_provider()
+    owned: list[Any] = []
+    resource = _resource(settings)
+    if _is_proxy(tracer_provider) or tracer_provider in _installed_globally:
+        tracer_provider = _install(_tracer_provider(settings, resource), trace.set_tracer_provider)
+        owned.append(tracer_provider)
+    if _is_proxy(meter_provider) or meter_provider in _installed_globally:
+        meter_provider = _install(_meter_provider(settings, resource), metrics.set_meter_provider)
+        owned.append(meter_provider)
+    _state["owned"] = tuple(owned)
+    return tracer_provider, meter_provider
+
+
+P = TypeVar("P")
+
+
+def _install(provider: P, set_global: Callable[[P], None]) -> P:
+    if not _installed_globally or not any(type(p) is type(provider) for p in _installed_globally):
+        set_global(provider)
+        _installed_globally.append(provider)
+    return provider
+
+
+def _is_proxy(provider: object) -> bool:
+    # Until a provider is set, the API hands out proxies; their class names are the only
+    # public-enough marker (the metrics proxy class is private).
+    return type(provider).__name__ in {"ProxyTracerProvider", "_ProxyMeterProvider"}
+
+
+def _resource(settings: Settings) -> Resource:
+    attributes: dict[str, Any] = {}
+    if settings.service_name:
+        attributes["service.name"] = settings.service_name
+    if settings.service_version:
+        attributes["service.version"] = settings.service_version
+    if settings.environment:
+        attributes["deployment.environment.name"] = settings.environment
+    attributes.update(settings.resource_attributes)
+    # Resource.create merges OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME underneath.
+    return Resource.create(attributes)
+
+
+def _tracer_provider(settings: Settings, resource: Resource) -> TracerProvider:
+    # Our own atexit hook shuts down within a cap; the SDK's would wait out retries.
+    provider = TracerProvider(resource=resource, sampler=_sampler(settings), shutdown_on_exit=False)
+    exporter = _exporters.span_exporter(settings)
+    if exporter is not None:
+        provider.add_span_processor(
+            BatchSpanProcessor(
+                exporter,
+                max_queue_size=settings.span_queue_size,
+                max_export_batch_size=min(settings.span_batch_size, settings.span_queue_size),
+                schedule_delay_millis=_schedule_delay(settings) * 1000,
+                export_timeout_millis=settings.timeout * 1000,
+            )
+        )
+    return provider
+
+
+def _schedule_delay(settings: Settings) -> float:
+    # On the console a trace should appear as its request finishes; printing still happens
+    # on the export thread, never on the request path.
+    delay_is_default = settings.sources["span_schedule_delay"] == "default"
+    if _exporters.exporter_kind(settings) == "console" and delay_is_default:
+        return 0.2
+    return float(settings.span_schedule_delay)
+
+
+def _meter_provider(settings: Settings, resource: Resource) -> MeterProvider:
+    exporter = _exporters.metric_exporter(settings)
+    readers = []
+    if exporter is not None:
+        readers.append(
+            PeriodicExportingMetricReader(
+                exporter,
+                export_interval_millis=settings.metric_export_interval * 1000,
+                export_timeout_millis=settings.timeout * 1000,
+            )
+        )
+    return MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
+
+
+def _sampler(settings: Settings) -> otel_sampling.Sampler:
+    ratio = settings.sample_ratio
+    factories: dict[str, Callable[[], otel_sampling.Sampler]] = {
+        "always_on": lambda: otel_sampling.ALWAYS_ON,
+        "always_off": lambda: otel_sampling.ALWAYS_OFF,
+        "traceidratio": lambda: otel_sampling.TraceIdRatioBased(ratio),
+        "parentbased_always_on": lambda: otel_sampling.ParentBased(otel_sampling.ALWAYS_ON),
+        "parentbased_always_off": lambda: otel_sampling.ParentBased(otel_sampling.ALWAYS_OFF),
+        "parentbased_traceidratio": lambda: otel_sampling.ParentBased(
+            otel_sampling.TraceIdRatioBased(ratio)
+        ),
+    }
+    return factories[settings.traces_sampler]()
+
+
+def _warn_if_changed(active: Settings, requested: Settings) -> None:
+    changed = sorted(k for k, v in requested.values.items() if active.values.get(k) != v)
+    if changed:
+        logger.warning(
+            "autobot-apm is already configured; configure() called again with different "
+            "%s was ignored (call shutdown() first to reconfigure)",
+            ", ".join(changed),
+        )
+
+
+def _run_bounded(steps: list[Callable[[], Any]], cap: float) -> bool:
+    """Run each step in a daemon thread; give up waiting after ``cap`` seconds in total.
+
+    A collector that is down makes the OTLP exporters retry with back-off for up to their
+    own timeout (10 s by default, 30 s in the SDK's flush): exit must not wait for that.
+    """
+    deadline = time.monotonic() + cap
+    threads = [
+        threading.Thread(target=step, daemon=True, name="autobot-apm-shutdown") for step in steps
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    finished = not any(thread.is_alive() for thread in threads)
+    if not finished:
+        logger.warning(
+            "autobot-apm: shutdown gave up after %.1f s; unsent telemetry was dropped", cap
+        )
+    return finished

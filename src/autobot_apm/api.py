@@ -1,0 +1,160 @@
+"""track_api: HTTP server endpoints (SERVER span, ``http.server.request.duration``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
+from ._core import Tracker
+from ._operation import Operation
+from ._runtime import HTTP_DURATION_BUCKETS, MetricSpec, Runtime
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+HTTP_SERVER_DURATION = MetricSpec(
+    "http.server.request.duration", "histogram", "s",
+    "Duration of HTTP server requests.", HTTP_DURATION_BUCKETS,
+)  # fmt: skip
+
+# RFC 9110 methods plus PATCH (and QUERY, in development); others become _OTHER so that a
+# client cannot create metric series at will.
+DEFAULT_KNOWN_METHODS = frozenset(
+    {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE", "QUERY"}
+)
+
+
+def known_methods() -> frozenset[str]:
+    """The known HTTP methods; OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS replaces the list."""
+    configured = os.environ.get("OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS", "")
+    names = {m.strip().upper() for m in configured.split(",") if m.strip()}
+    return frozenset(names) or DEFAULT_KNOWN_METHODS
+
+
+def method_attributes(method: object) -> dict[str, str]:
+    """``http.request.method`` (and ``..._original`` when it had to become ``_OTHER``)."""
+    original = str(method)
+    if original.upper() in known_methods():
+        return {"http.request.method": original.upper()}
+    return {"http.request.method": "_OTHER", "http.request.method_original": original[:64]}
+
+
+def server_span_name(method: str, route: str | None) -> str:
+    """``{method} {route}``, ``{method}`` without a route, ``HTTP`` for unknown methods."""
+    shown = "HTTP" if method == "_OTHER" else method
+    return f"{shown} {route}" if route else shown
+
+
+class ApiOperation(Operation):
+    """A tracked endpoint call. ``status(code)`` sets the response status explicitly."""
+
+    __slots__ = ("_status_code",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._status_code: int | None = None
+
+    def status(self, code: int) -> None:
+        """Report the HTTP status the endpoint answered with."""
+        if isinstance(code, int) and 100 <= code <= 599:
+            self._status_code = code
+
+    def _on_result(self, result: Any) -> Any:
+        code = getattr(result, "status_code", None)
+        if self._status_code is None and isinstance(code, int):
+            self.status(code)
+        return result
+
+    def _on_exception(self, exc: BaseException) -> None:
+        if not isinstance(exc, Exception):
+            super()._on_exception(exc)  # cancellation, exit: not a response status
+            return
+        code = getattr(exc, "status_code", None)
+        if self._status_code is None:
+            # An HTTP exception (Starlette/FastAPI HTTPException) carries the status the
+            # client will see; anything else escaping an endpoint becomes a 500.
+            self.status(code if isinstance(code, int) else 500)
+        if self._status_code is None or self._status_code >= 500:
+            super()._on_exception(exc)
+
+    def _on_end(self, duration: float) -> None:
+        code = self._status_code
+        if code is not None:
+            self.span.set_attribute("http.response.status_code", code)
+            self._metric_attributes["http.response.status_code"] = code
+            if code >= 500 and self._error_type is None:
+                self._set_error(str(code), None)
+        if self._runtime is not None:
+            self._runtime.histogram(HTTP_SERVER_DURATION).record(duration, self._metric_attributes)
+
+
+class _EnrichingApiOperation(ApiOperation):
+    """track_api inside a request that already has a server span (our middleware, or
+    FastAPI's own telemetry): add to that span; its owner ends it and records the metric."""
+
+    __slots__ = ()
+
+    def _on_exception(self, exc: BaseException) -> None:
+        return  # the span's owner sees the final response and decides
+
+    def _on_end(self, duration: float) -> None:
+        return
+
+
+class ApiTracker(Tracker[ApiOperation]):
+    """What ``track_api(...)`` returns."""
+
+    operation_class = ApiOperation
+
+    def __init__(self, *, route: str | None, method: str, scheme: str) -> None:
+        methods = method_attributes(method)
+        self.route = route
+        attributes: dict[str, object] = {**methods, "url.scheme": scheme, "http.route": route}
+        super().__init__(
+            span_name=server_span_name(methods["http.request.method"], route),
+            span_kind=SpanKind.SERVER,
+            span_attributes={k: v for k, v in attributes.items() if v is not None},
+            metric_attributes={
+                k: v for k, v in attributes.items() if k != "http.request.method_original"
+            },
+        )
+
+    def _start(self, runtime: Runtime, parent_context: otel_context.Context | None) -> ApiOperation:
+        server_span = trace.get_current_span(parent_context)
+        if getattr(server_span, "kind", None) is SpanKind.SERVER and server_span.is_recording():
+            if self.route and "http.route" not in (getattr(server_span, "attributes", None) or {}):
+                server_span.set_attribute("http.route", self.route)
+                server_span.update_name(self.span_name)
+            return _EnrichingApiOperation(self, runtime, server_span, owns_span=False)
+        return super()._start(runtime, parent_context)
+
+
+@overload
+def track_api(fn: F, /) -> F: ...
+@overload
+def track_api(
+    fn: None = None, /, *, route: str | None = None, method: str = "GET", scheme: str = "http"
+) -> ApiTracker: ...
+def track_api(
+    fn: F | None = None,
+    /,
+    *,
+    route: str | None = None,
+    method: str = "GET",
+    scheme: str = "http",
+) -> F | ApiTracker:
+    """Track an HTTP endpoint: a SERVER span ``{method} {route}`` and its duration metric.
+
+    Works as ``@track_api``, ``@track_api(route="/items/{id}", method="GET")``,
+    ``with track_api(...) as op`` and ``async with``. The status comes from the returned
+    response's ``status_code``, a raised HTTP exception's ``status_code``, or
+    ``op.status(code)``; any other exception counts as 500. Under :class:`APMMiddleware`
+    (or FastAPI's own telemetry) it enriches the existing server span instead of making a
+    second one. ``route`` must be a template (``/items/{id}``), never a raw path.
+    """
+    tracker = ApiTracker(route=route, method=method, scheme=scheme)
+    return tracker(fn) if fn is not None else tracker

@@ -1,0 +1,130 @@
+"""track_cache: cache look-ups and writes, with hit/miss.
+
+OpenTelemetry has no cache conventions yet (semantic-conventions#1747 is open), so the
+names here are this library's own and documented as such:
+
+* span ``{operation} {cache.name}``, INTERNAL (CLIENT when a backend ``system`` such as
+  ``redis`` is named, which also sets ``db.system.name``), attributes ``cache.name``,
+  ``cache.operation`` and, once known, ``cache.hit`` (bool);
+* counter ``autobot_apm.cache.operations`` and histogram
+  ``autobot_apm.cache.operation.duration`` (s), both by ``cache.name``,
+  ``cache.operation``, ``cache.result`` (``hit``/``miss``) and ``error.type``, so a hit
+  ratio is one query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
+
+from opentelemetry.trace import SpanKind
+
+from ._core import Tracker
+from ._operation import Operation
+from ._runtime import DB_DURATION_BUCKETS, MetricSpec
+
+F = TypeVar("F", bound=Callable[..., Any])
+HitPredicate = Callable[[Any], bool]
+
+CACHE_OPERATIONS = MetricSpec(
+    "autobot_apm.cache.operations", "counter", "{operation}",
+    "Cache operations, by cache name, operation and result (hit or miss).",
+)  # fmt: skip
+CACHE_DURATION = MetricSpec(
+    "autobot_apm.cache.operation.duration", "histogram", "s",
+    "Duration of cache operations.", DB_DURATION_BUCKETS,
+)  # fmt: skip
+
+# For these operations a decorated function's result tells hit from miss (None = miss).
+LOOKUP_OPERATIONS = frozenset({"get", "mget", "get_many", "fetch", "lookup", "read"})
+
+
+def _none_is_miss(result: Any) -> bool:
+    return result is not None
+
+
+class CacheOperation(Operation):
+    """A tracked cache call. ``hit()`` / ``miss()`` report the outcome of a look-up."""
+
+    __slots__ = ("_hit",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._hit: bool | None = None
+
+    def hit(self) -> None:
+        """The look-up found the key."""
+        self._hit = True
+
+    def miss(self) -> None:
+        """The look-up did not find the key."""
+        self._hit = False
+
+    def _on_result(self, result: Any) -> Any:
+        predicate = getattr(self._tracker, "hit_predicate", None)
+        if self._hit is None and predicate is not None:
+            self._hit = bool(predicate(result))
+        return result
+
+    def _on_end(self, duration: float) -> None:
+        if self._hit is not None:
+            self.span.set_attribute("cache.hit", self._hit)
+            self._metric_attributes["cache.result"] = "hit" if self._hit else "miss"
+        if self._runtime is not None:
+            self._runtime.counter(CACHE_OPERATIONS).add(1, self._metric_attributes)
+            self._runtime.histogram(CACHE_DURATION).record(duration, self._metric_attributes)
+
+
+class CacheTracker(Tracker[CacheOperation]):
+    """What ``track_cache(...)`` returns."""
+
+    operation_class = CacheOperation
+
+    def __init__(
+        self, name: str, *, operation: str, hit: HitPredicate | None, system: str | None
+    ) -> None:
+        self.hit_predicate = hit or (_none_is_miss if operation in LOOKUP_OPERATIONS else None)
+        attributes = {"cache.name": name, "cache.operation": operation}
+        span_attributes = {**attributes, "db.system.name": system} if system else attributes
+        super().__init__(
+            span_name=f"{operation} {name}",
+            span_kind=SpanKind.CLIENT if system else SpanKind.INTERNAL,
+            span_attributes=span_attributes,
+            metric_attributes=attributes,
+        )
+
+
+@overload
+def track_cache(name: F, /) -> F: ...
+@overload
+def track_cache(
+    name: str,
+    /,
+    *,
+    operation: str = "get",
+    hit: HitPredicate | None = None,
+    system: str | None = None,
+) -> CacheTracker: ...
+def track_cache(
+    name: Any,
+    /,
+    *,
+    operation: str = "get",
+    hit: HitPredicate | None = None,
+    system: str | None = None,
+) -> Any:
+    """Track a cache operation and whether it hit.
+
+    As a decorator on a look-up (``operation`` ``get`` and the like), a ``None`` result
+    counts as a miss unless ``hit=`` gives another predicate; in a ``with`` block call
+    ``op.hit()`` or ``op.miss()``. ``system`` names a backend (``redis``, ``memcached``).
+
+    Example::
+
+        @apm.track_cache("sessions")
+        def load_session(session_id):
+            return redis.get(session_id)   # None -> miss
+    """
+    if callable(name):
+        return CacheTracker(name.__name__, operation="get", hit=None, system=None)(name)
+    return CacheTracker(str(name), operation=operation, hit=hit, system=system)

@@ -1,0 +1,178 @@
+"""track_database: database client calls (CLIENT span, ``db.client.operation.duration``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
+
+from opentelemetry.trace import SpanKind
+
+from ._core import Tracker
+from ._operation import Operation
+from ._runtime import DB_DURATION_BUCKETS, ROW_BUCKETS, MetricSpec
+from ._sql import operation_and_collection, sanitize_redis, sanitize_sql, summarize_sql
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DB_DURATION = MetricSpec(
+    "db.client.operation.duration", "histogram", "s",
+    "Duration of database client operations.", DB_DURATION_BUCKETS,
+)  # fmt: skip
+DB_RETURNED_ROWS = MetricSpec(
+    "db.client.response.returned_rows", "histogram", "{row}",
+    "Rows returned by database operations.", ROW_BUCKETS,
+)  # fmt: skip
+
+# Systems whose queries are commands with arguments rather than SQL text.
+COMMAND_SYSTEMS = frozenset({"redis", "valkey", "memcached"})
+# Database errors carry their server's code under one of these names (DB-API drivers).
+_STATUS_CODE_ATTRIBUTES = ("sqlstate", "pgcode", "errno", "code")
+
+
+class DatabaseOperation(Operation):
+    """A tracked database call. ``rows(n)`` reports how many rows it returned."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._rows: int | None = None
+
+    def rows(self, count: int) -> None:
+        """Report the number of rows returned (``db.response.returned_rows``)."""
+        if isinstance(count, int) and count >= 0:
+            self._rows = count
+            self.span.set_attribute("db.response.returned_rows", count)
+
+    def _on_exception(self, exc: BaseException) -> None:
+        super()._on_exception(exc)
+        code = next((getattr(exc, name) for name in _STATUS_CODE_ATTRIBUTES if
+                     isinstance(getattr(exc, name, None), str | int)), None)  # fmt: skip
+        if code is not None:
+            self.span.set_attribute("db.response.status_code", str(code))
+
+    def _on_end(self, duration: float) -> None:
+        runtime = self._runtime
+        if runtime is None:
+            return
+        runtime.histogram(DB_DURATION).record(duration, self._metric_attributes)
+        if self._rows is not None:
+            runtime.histogram(DB_RETURNED_ROWS).record(self._rows, self._metric_attributes)
+        threshold = runtime.settings.slow_query_threshold
+        if duration >= threshold:
+            self.span.add_event(
+                "autobot_apm.slow_operation",
+                {"duration_s": duration, "threshold_s": threshold},
+            )
+
+
+class DatabaseTracker(Tracker[DatabaseOperation]):
+    """What ``track_database(...)`` returns; query parsing happens once, here."""
+
+    operation_class = DatabaseOperation
+
+    def __init__(
+        self,
+        system: str,
+        *,
+        operation: str | None = None,
+        collection: str | None = None,
+        namespace: str | None = None,
+        query: str | None = None,
+        summary: str | None = None,
+        stored_procedure: str | None = None,
+        server_address: str | None = None,
+        server_port: int | None = None,
+        batch_size: int | None = None,
+    ) -> None:
+        if query is not None and system not in COMMAND_SYSTEMS:
+            guessed_operation, guessed_collection = operation_and_collection(query)
+            operation = operation or guessed_operation
+            collection = collection or guessed_collection
+            summary = summary or summarize_sql(query)
+        metric_attributes = {
+            "db.system.name": system,
+            "db.operation.name": operation,
+            "db.collection.name": collection,
+            "db.namespace": namespace,
+            "db.query.summary": summary,
+            "db.stored_procedure.name": stored_procedure,
+            "server.address": server_address,
+            "server.port": server_port,
+        }
+        span_attributes = {
+            **metric_attributes,
+            "db.query.text": _sanitized(system, query),
+            "db.operation.batch.size": batch_size if batch_size and batch_size >= 2 else None,
+        }
+        super().__init__(
+            span_name=_span_name(system, summary, operation, collection or stored_procedure,
+                                 namespace, server_address, server_port),
+            span_kind=SpanKind.CLIENT,
+            span_attributes={k: v for k, v in span_attributes.items() if v is not None},
+            metric_attributes=metric_attributes,
+        )  # fmt: skip
+
+
+def _sanitized(system: str, query: str | None) -> str | None:
+    if query is None:
+        return None
+    return sanitize_redis(query) if system in COMMAND_SYSTEMS else sanitize_sql(query)
+
+
+def _span_name(
+    system: str,
+    summary: str | None,
+    operation: str | None,
+    target: str | None,
+    namespace: str | None,
+    address: str | None,
+    port: int | None,
+) -> str:
+    """The semconv rule: summary, else ``{operation} {target}``, else target, else system."""
+    if summary:
+        return summary
+    if target is None and namespace and system not in COMMAND_SYSTEMS:
+        target = namespace  # a Redis namespace is a number, never a useful name
+    if target is None and address:
+        target = f"{address}:{port}" if port else address
+    if operation:
+        return f"{operation} {target}" if target else operation
+    return target or system
+
+
+@overload
+def track_database(system: F, /) -> F: ...
+@overload
+def track_database(
+    system: str,
+    /,
+    *,
+    operation: str | None = None,
+    collection: str | None = None,
+    namespace: str | None = None,
+    query: str | None = None,
+    summary: str | None = None,
+    stored_procedure: str | None = None,
+    server_address: str | None = None,
+    server_port: int | None = None,
+    batch_size: int | None = None,
+) -> DatabaseTracker: ...
+def track_database(system: Any, /, **options: Any) -> Any:
+    """Track a database call: a CLIENT span named by the semconv rule and its duration.
+
+    ``system`` is the ``db.system.name`` (``postgresql``, ``mysql``, ``sqlite``,
+    ``redis``, ``mongodb``...). When only ``query`` is given, the operation, the table and
+    the summary are read from it. ``db.query.text`` is recorded with every literal
+    replaced by ``?``. Inside the call, ``op.rows(n)`` reports the rows returned.
+
+    Example::
+
+        with apm.track_database("postgresql", query="SELECT * FROM users WHERE id = %s") as op:
+            rows = cursor.execute(...).fetchall()
+            op.rows(len(rows))
+    """
+    if callable(system):
+        # Bare @track_database: the function's name is all we know of the operation.
+        return DatabaseTracker("other_sql", operation=system.__name__)(system)
+    return DatabaseTracker(system, **options)

@@ -1,0 +1,26 @@
+"""The public surface of the package, pinned."""
+
+import autobot_apm
+
+
+def test_public_names():
+    """__all__ lists exactly the documented public names, sorted."""
+    expected = [
+        "ApiOperation",
+        "CacheOperation",
+        "ConfigurationError",
+        "ConnectionPool",
+        "DatabaseOperation",
+        "Operation",
+        "configure",
+        "current_operation",
+        "is_configured",
+        "observe_connection_pool",
+        "shutdown",
+        "track_api",
+        "track_cache",
+        "track_database",
+    ]
+    assert expected == autobot_apm.__all__
+    assert sorted(autobot_apm.__all__) == autobot_apm.__all__
+    assert all(hasattr(autobot_apm, name) for name in expected)
