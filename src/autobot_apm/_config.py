@@ -318,6 +318,50 @@ SETTINGS: tuple[Setting, ...] = (
         "Per-model prices: {model: (input per 1M tokens, output per 1M tokens)}.",
     ),
     Setting(
+        "excluded_urls",
+        ("OTEL_PYTHON_FASTAPI_EXCLUDED_URLS", "OTEL_PYTHON_EXCLUDED_URLS"),
+        parse_url_list,
+        None,
+        "Regexes (comma-separated) searched in request URLs; matches get no span and no "
+        "metric. Default: health and readiness probes.",
+    ),
+    Setting(
+        "capture_request_headers",
+        ("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST",),
+        parse_url_list,
+        (),
+        "Request header names or regexes recorded on server spans (allow-list).",
+    ),
+    Setting(
+        "capture_response_headers",
+        ("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE",),
+        parse_url_list,
+        (),
+        "Response header names or regexes recorded on server spans (allow-list).",
+    ),
+    Setting(
+        "sanitize_header_fields",
+        ("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS",),
+        parse_url_list,
+        (),
+        "Header names or regexes whose captured values are replaced by [REDACTED].",
+    ),
+    Setting(
+        "server_timing",
+        ("AUTOBOT_APM_SERVER_TIMING",),
+        parse_bool,
+        False,
+        "Add a Server-Timing response header carrying the traceparent (off by default).",
+    ),
+    Setting(
+        "logging",
+        ("AUTOBOT_APM_LOGGING",),
+        parse_any,
+        None,
+        "Put trace_id/span_id/service.name on standard logging records; 'otlp' also exports "
+        "log records over OTLP.",
+    ),
+    Setting(
         "sampler",
         (),
         parse_any,

@@ -21,7 +21,7 @@ from ._model import (
     ReceivedSpan,
     Signal,
 )
-from ._store import TelemetryStore
+from ._store import TelemetryStore, wait_condition
 
 
 class OTLPReceiver:
@@ -34,10 +34,9 @@ class OTLPReceiver:
             ...  # export spans
             (span,) = rx.wait_for_spans(1)
 
-    Setting :attr:`mode` makes the receiver fail the way collectors do ("unavailable",
-    "error", "throttle", "hang", "garbage"); only requests answered in mode "ok" are
-    kept, but every request is listed in :attr:`requests`. A stopped receiver can be
-    started again and listens on the same ports (a collector that restarts).
+    Setting :attr:`mode` makes it fail the way collectors do. Only requests answered
+    in mode "ok" are kept, but every request is listed in :attr:`requests`. A stopped
+    receiver can be started again and listens on the same ports (a collector restart).
     """
 
     def __init__(
@@ -131,7 +130,15 @@ class OTLPReceiver:
 
     @property
     def mode(self) -> str:
-        """The fault mode: "ok", "unavailable", "error", "throttle", "hang" or "garbage"."""
+        """The fault mode; each request is answered by the mode it arrived in.
+
+        - "ok": accept and keep (the default);
+        - "unavailable": HTTP 503, gRPC UNAVAILABLE (a collector down or restarting);
+        - "error": HTTP 500, gRPC INTERNAL;
+        - "throttle": HTTP 429 with Retry-After: 1, gRPC RESOURCE_EXHAUSTED with RetryInfo 1 s;
+        - "hang": never answer until the mode changes or stop(), then as "unavailable";
+        - "garbage": HTTP 200 or gRPC OK with a body that is not protobuf.
+        """
         return self._faults.mode
 
     @mode.setter
@@ -181,7 +188,7 @@ class OTLPReceiver:
         self, predicate: Callable[[list[ReceivedSpan]], bool] | int, timeout: float = 10.0
     ) -> list[ReceivedSpan]:
         """Wait until ``predicate(spans)`` holds, or at least that many spans arrived."""
-        ready, wanted = _condition(predicate, "spans")
+        ready, wanted = wait_condition(predicate, "spans")
         return self._store.wait(self._store.spans, ready, wanted, timeout)
 
     def wait_for_metrics(
@@ -190,17 +197,17 @@ class OTLPReceiver:
         """Wait for ``predicate(metrics)``, a metric of that name, or that many metric records."""
         if isinstance(predicate, str):
             name = predicate
-            ready, wanted = _condition(lambda ms: any(m.name == name for m in ms), "")
+            ready, wanted = wait_condition(lambda ms: any(m.name == name for m in ms), "")
             wanted = f"metric {name!r}"
         else:
-            ready, wanted = _condition(predicate, "metric records")
+            ready, wanted = wait_condition(predicate, "metric records")
         return self._store.wait(self._store.metrics, ready, wanted, timeout)
 
     def wait_for_logs(
         self, predicate: Callable[[list[ReceivedLog]], bool] | int, timeout: float = 10.0
     ) -> list[ReceivedLog]:
         """Wait until ``predicate(logs)`` holds, or at least that many log records arrived."""
-        ready, wanted = _condition(predicate, "log records")
+        ready, wanted = wait_condition(predicate, "log records")
         return self._store.wait(self._store.logs, ready, wanted, timeout)
 
     # --- called by both transports, on their threads ------------------------------
@@ -224,16 +231,6 @@ class OTLPReceiver:
             f"{name}={port}" for name, port in self._ports.items() if port is not None
         )
         return f"OTLPReceiver({self._host}, {ports}, mode={self.mode!r})"
-
-
-def _condition(
-    predicate: Callable[[list[Any]], bool] | int, what: str
-) -> tuple[Callable[[list[Any]], bool], str]:
-    if isinstance(predicate, int):
-        count = predicate
-        return (lambda records: len(records) >= count), f"{count} {what}"
-    name = getattr(predicate, "__name__", "<lambda>")
-    return predicate, f"{what} satisfying {'the predicate' if name == '<lambda>' else name}"
 
 
 def _loopback(host: str) -> str:

@@ -126,6 +126,17 @@ class TelemetryStore:
         return list(latest.values())
 
 
+def wait_condition(
+    predicate: Callable[[list[Any]], bool] | int, what: str
+) -> tuple[Callable[[list[Any]], bool], str]:
+    """A count or a predicate as (ready, description of what is awaited)."""
+    if isinstance(predicate, int):
+        count = predicate
+        return (lambda records: len(records) >= count), f"{count} {what}"
+    name = getattr(predicate, "__name__", "<lambda>")
+    return predicate, f"{what} satisfying {'the predicate' if name == '<lambda>' else name}"
+
+
 def attribute_key(attributes: dict[str, Any]) -> str:
     # repr, not a frozenset: attribute values may be unhashable (maps inside arrays).
     return repr(sorted(attributes.items(), key=lambda item: item[0]))
