@@ -78,6 +78,9 @@ def _from_arguments(settings: Settings) -> dict[str, Any]:
 
 def _grpc_arguments(settings: Settings) -> dict[str, Any]:
     given = _from_arguments(settings)
+    if "headers" in given:
+        # gRPC metadata keys must be lower-case; grpcio rejects "X-Api-Key" outright.
+        given["headers"] = {key.lower(): value for key, value in given["headers"].items()}
     if settings.sources["endpoint"] == "argument":
         given["endpoint"] = settings.endpoint
         # The gRPC exporter takes security from the scheme only when told nothing else.

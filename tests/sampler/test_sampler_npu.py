@@ -143,8 +143,11 @@ class TestNpuAbsent:
         )
         data = reader.get_metrics_data()
         sampler.stop()
-        names = {m.name for rm in data.resource_metrics for sm in rm.scope_metrics
-                 for m in sm.metrics} if data else set()  # fmt: skip
+        names = (
+            {m.name for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+            if data
+            else set()
+        )
         assert set() == {name for name in names if name.startswith("hw.npu")}
 
 

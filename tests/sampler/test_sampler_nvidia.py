@@ -1,5 +1,7 @@
 """NVIDIA GPUs through NVML: a fake pynvml-shaped module in CI, the real one when present."""
 
+# ruff: noqa: N802  # the fake mirrors pynvml's camelCase function names
+
 from __future__ import annotations
 
 import os
@@ -202,11 +204,17 @@ class TestNvidiaReadings:
 
     def test_this_process_gpu_memory(self) -> None:
         """The memory this process holds on the GPU is found by pid."""
-        gpu = FakeGpu(processes=[SimpleNamespace(pid=1, usedGpuMemory=5),
-                                 SimpleNamespace(pid=os.getpid(), usedGpuMemory=3 * GIB)])  # fmt: skip
+        gpu = FakeGpu(
+            processes=[
+                SimpleNamespace(pid=1, usedGpuMemory=5),
+                SimpleNamespace(pid=os.getpid(), usedGpuMemory=3 * GIB),
+            ]
+        )
         assert 3 * GIB == only_value(opened(FakeNvml(gpu)), "process.gpu.memory.usage")
 
-    @pytest.mark.parametrize("processes", [[], [SimpleNamespace(pid=os.getpid(), usedGpuMemory=None)]])
+    @pytest.mark.parametrize(
+        "processes", [[], [SimpleNamespace(pid=os.getpid(), usedGpuMemory=None)]]
+    )
     def test_no_process_memory_without_a_context(self, processes: list[Any]) -> None:
         """No context on the GPU, or memory withheld by the driver: no value, not a false 0."""
         found = values(opened(FakeNvml(FakeGpu(processes=processes))))
@@ -214,9 +222,14 @@ class TestNvidiaReadings:
 
     def test_fan_speed_when_the_board_has_a_fan(self) -> None:
         """A fan is its own hw component, child of the GPU."""
-        [(attributes, value)] = values(opened(FakeNvml(FakeGpu(fan_percent=30))))["hw.fan.speed_ratio"]
+        [(attributes, value)] = values(opened(FakeNvml(FakeGpu(fan_percent=30))))[
+            "hw.fan.speed_ratio"
+        ]
         assert (0.3, "fan", "GPU-11111111-2222-3333-4444-555555555555") == (
-            value, attributes["hw.type"], attributes["hw.parent"])  # fmt: skip
+            value,
+            attributes["hw.type"],
+            attributes["hw.parent"],
+        )
 
     def test_two_gpus_two_series(self) -> None:
         """Each GPU is its own series, told apart by hw.id."""
@@ -250,9 +263,12 @@ class TestNvidiaUnsupportedFields:
 class TestNvidiaAbsent:
     @pytest.mark.parametrize(
         ("code", "words"),
-        [(12, "NVML library not found"), (9, "driver is installed but not loaded"),
-         (999, "NVML did not start")],
-    )  # fmt: skip
+        [
+            (12, "NVML library not found"),
+            (9, "driver is installed but not loaded"),
+            (999, "NVML did not start"),
+        ],
+    )
     def test_nvml_that_does_not_start_is_absent(self, code: int, words: str) -> None:
         """No library or no driver: an Absent with the reason, never an exception."""
         absent = open_nvidia(FakeNvml(init_error=code))
@@ -268,14 +284,20 @@ class TestNvidiaAbsent:
         """With gpu='auto' and no NVML: host gauges only, one 'absent' line in describe()."""
         reader = InMemoryMetricReader()
         sampler = start_sampler(
-            meter_provider=MeterProvider(metric_readers=[reader]), npu=False, process=False,
-            nvml=FakeNvml(init_error=12), interval=0,
-        )  # fmt: skip
+            meter_provider=MeterProvider(metric_readers=[reader]),
+            npu=False,
+            process=False,
+            nvml=FakeNvml(init_error=12),
+            interval=0,
+        )
         names = metric_names(reader)
         lines = [s for s in sampler.describe() if s.component == "nvidia"]
         sampler.stop()
-        assert (False, 1, "absent") == (any(n.startswith("hw.") for n in names), len(lines),
-                                        lines[0].status)  # fmt: skip
+        assert (False, 1, "absent") == (
+            any(n.startswith("hw.") for n in names),
+            len(lines),
+            lines[0].status,
+        )
 
     def test_required_gpu_absent_raises_at_start(self) -> None:
         """gpu=True on a machine without one fails start_sampler, naming the reason."""
@@ -319,8 +341,10 @@ class TestNvidiaFailures:
         """Every call failing FAILURE_LIMIT collections in a row marks the GPU gone."""
         gpu = FakeGpu()
         source = opened(FakeNvml(gpu))
-        gpu.failing = dict.fromkeys(["utilization", "memory", "temperature", "power", "energy",
-                                     "clock", "processes"], FakeNvml.NVML_ERROR_UNKNOWN)  # fmt: skip
+        gpu.failing = dict.fromkeys(
+            ["utilization", "memory", "temperature", "power", "energy", "clock", "processes"],
+            FakeNvml.NVML_ERROR_UNKNOWN,
+        )
         for _ in range(FAILURE_LIMIT):
             source.collect()
         assert ({}, "gone") == (values(source), source.describe()[0].status)
@@ -355,7 +379,9 @@ class TestNvidiaFailures:
         clock.now += REPROBE_SECONDS
         after = values(source)
         assert ({}, "GPU-11111111-2222-3333-4444-555555555555") == (
-            before, after["hw.gpu.utilization"][0][0]["hw.id"])  # fmt: skip
+            before,
+            after["hw.gpu.utilization"][0][0]["hw.id"],
+        )
 
     def test_failed_relisting_is_retried_later(self) -> None:
         """If NVML cannot list GPUs during a re-probe, the sampler waits for the next one."""
@@ -407,19 +433,30 @@ class TestNvidiaThroughTheSdk:
     def test_gpu_metrics_reach_the_reader(self) -> None:
         """start_sampler with a fake NVML exports hw.gpu.* with units through the SDK."""
         reader = InMemoryMetricReader()
-        sampler = start_sampler(meter_provider=MeterProvider(metric_readers=[reader]),
-                                nvml=FakeNvml(FakeGpu()), host=False, process=False, npu=False)  # fmt: skip
+        sampler = start_sampler(
+            meter_provider=MeterProvider(metric_readers=[reader]),
+            nvml=FakeNvml(FakeGpu()),
+            host=False,
+            process=False,
+            npu=False,
+        )
         units = metric_units(reader)
         sampler.stop()
         assert ("1", "By", "Cel", "W", "J", "Hz") == (
-            units["hw.gpu.utilization"], units["hw.gpu.memory.usage"], units["hw.temperature"],
-            units["hw.power"], units["hw.energy"], units["hw.gpu.frequency"])  # fmt: skip
+            units["hw.gpu.utilization"],
+            units["hw.gpu.memory.usage"],
+            units["hw.temperature"],
+            units["hw.power"],
+            units["hw.energy"],
+            units["hw.gpu.frequency"],
+        )
 
     def test_stop_releases_nvml(self) -> None:
         """Stopping the sampler shuts NVML down once, however often stop() is called."""
         nvml = FakeNvml(FakeGpu())
-        sampler = start_sampler(meter_provider=MeterProvider(), nvml=nvml, host=False,
-                                process=False, npu=False)  # fmt: skip
+        sampler = start_sampler(
+            meter_provider=MeterProvider(), nvml=nvml, host=False, process=False, npu=False
+        )
         sampler.stop()
         sampler.stop()
         assert 1 == nvml.shutdowns
@@ -428,8 +465,12 @@ class TestNvidiaThroughTheSdk:
 def metric_units(reader: InMemoryMetricReader) -> dict[str, str]:
     data = reader.get_metrics_data()
     assert data is not None
-    return {m.name: m.unit or "" for rm in data.resource_metrics
-            for sm in rm.scope_metrics for m in sm.metrics}  # fmt: skip
+    return {
+        m.name: m.unit or ""
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+    }
 
 
 def metric_names(reader: InMemoryMetricReader) -> set[str]:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from concurrent import futures
 from typing import Any
 
-import grpc  # type: ignore[import-untyped]
+import grpc
 
 from ._faults import GARBAGE, REFUSALS, RETRY_AFTER_S, FaultSwitch
 from ._model import Receive, Signal

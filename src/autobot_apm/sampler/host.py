@@ -258,13 +258,16 @@ class HostSource:
 
 
 def list_mounts() -> list[Mount]:
-    """Physical filesystems, one mountpoint per device (the shortest path).
+    """Writable physical filesystems, one mountpoint per device (the shortest path).
 
     Containers bind-mount the same device at several files (/etc/hosts, ...); reporting
-    each would repeat one filesystem's numbers under many names.
+    each would repeat one filesystem's numbers under many names. Read-only images
+    (squashfs driver mounts, say) are always full and cannot fill up: left out.
     """
     by_device: dict[str, Mount] = {}
     for part in psutil.disk_partitions(all=False):
+        if "ro" in part.opts.split(","):
+            continue
         mount = Mount(part.device, part.mountpoint, part.fstype)
         known = by_device.get(part.device)
         if known is None or len(mount.mountpoint) < len(known.mountpoint):
