@@ -17,6 +17,7 @@ def test_public_names():
         "is_configured",
         "observe_connection_pool",
         "shutdown",
+        "telemetry_health",
         "track_api",
         "track_cache",
         "track_database",

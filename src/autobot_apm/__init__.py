@@ -15,6 +15,7 @@
 """
 
 from ._errors import ConfigurationError
+from ._health import telemetry_health
 from ._operation import Operation, current_operation
 from ._pools import ConnectionPool, observe_connection_pool
 from ._setup import configure, is_configured, shutdown
@@ -37,6 +38,7 @@ __all__ = [
     "is_configured",
     "observe_connection_pool",
     "shutdown",
+    "telemetry_health",
     "track_api",
     "track_cache",
     "track_database",

@@ -15,9 +15,7 @@ from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace import sampling as otel_sampling
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-from . import _exporters, _runtime
+from . import _exporters, _health, _runtime
 from ._config import Settings, resolve
 from ._version import VERSION
 
@@ -89,6 +87,7 @@ def configure(
             meter_provider.get_meter(INSTRUMENTATION_SCOPE, VERSION),
             settings,
         )
+        _health.register_self_metrics(runtime.meter)
         if not _state["atexit"]:
             atexit.register(shutdown)
             _state["atexit"] = True
@@ -174,8 +173,8 @@ def _tracer_provider(settings: Settings, resource: Resource) -> TracerProvider:
     exporter = _exporters.span_exporter(settings)
     if exporter is not None:
         provider.add_span_processor(
-            BatchSpanProcessor(
-                exporter,
+            _health.CountingBatchSpanProcessor(
+                _health.CountingSpanExporter(exporter),
                 max_queue_size=settings.span_queue_size,
                 max_export_batch_size=min(settings.span_batch_size, settings.span_queue_size),
                 schedule_delay_millis=_schedule_delay(settings) * 1000,
@@ -200,7 +199,7 @@ def _meter_provider(settings: Settings, resource: Resource) -> MeterProvider:
     if exporter is not None:
         readers.append(
             PeriodicExportingMetricReader(
-                exporter,
+                _health.CountingMetricExporter(exporter),
                 export_interval_millis=settings.metric_export_interval * 1000,
                 export_timeout_millis=settings.timeout * 1000,
             )

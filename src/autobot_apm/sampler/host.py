@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 import psutil  # type: ignore[import-untyped]  # psutil ships no type information
 
+from ._mounts import MOUNT_REFRESH_SECONDS, Mount, list_mounts
 from ._types import OK, Clock, MetricSpec, Reading, SourceStatus, counter, gauge, updown
 
 Values = Iterable[tuple[float, Mapping[str, str]]]
@@ -36,8 +36,6 @@ CPU_MODES = (
 MEMORY_STATES = ("used", "free", "cached", "buffers")
 # Loop and RAM block devices are images and ramdisks, not disks anyone monitors.
 IGNORED_DISK_PREFIXES = ("loop", "ram")
-# Mounts change rarely and listing them costs more than reading all the rest.
-MOUNT_REFRESH_SECONDS = 60.0
 
 
 def cpu_mode_seconds(times: Any) -> dict[str, float]:
@@ -63,13 +61,6 @@ class CpuShares:
         if total <= 0:
             return {}  # no clock tick since the last update: any share would be a bogus 0
         return {mode: max(0.0, value) / total for mode, value in spent.items()}
-
-
-@dataclass(frozen=True, slots=True)
-class Mount:
-    device: str
-    mountpoint: str
-    fstype: str
 
 
 class _HostReads:
@@ -255,21 +246,3 @@ class HostSource:
 
     def close(self) -> None:
         return None
-
-
-def list_mounts() -> list[Mount]:
-    """Writable physical filesystems, one mountpoint per device (the shortest path).
-
-    Containers bind-mount the same device at several files (/etc/hosts, ...); reporting
-    each would repeat one filesystem's numbers under many names. Read-only images
-    (squashfs driver mounts, say) are always full and cannot fill up: left out.
-    """
-    by_device: dict[str, Mount] = {}
-    for part in psutil.disk_partitions(all=False):
-        if "ro" in part.opts.split(","):
-            continue
-        mount = Mount(part.device, part.mountpoint, part.fstype)
-        known = by_device.get(part.device)
-        if known is None or len(mount.mountpoint) < len(known.mountpoint):
-            by_device[part.device] = mount
-    return list(by_device.values())

@@ -1,0 +1,168 @@
+"""Accounting of telemetry that did not reach the collector, so losses are visible.
+
+The SDK drops spans silently when its queue is full and logs (at most) when an export
+fails. Here every loss is counted, by signal and reason, and exposed three ways: the
+``autobot_apm.telemetry.dropped`` counter (visible wherever metrics still flow, e.g. the
+console or a Prometheus scrape), :func:`telemetry_health` for code and for
+``autobot-apm doctor``, and one warning in the log the first time each kind of loss
+happens.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+logger = logging.getLogger("autobot_apm")
+
+_lock = threading.Lock()
+_dropped: Counter[tuple[str, str]] = Counter()
+_exported: Counter[str] = Counter()
+_warned: set[tuple[str, str]] = set()
+
+
+def count_dropped(signal: str, reason: str, amount: int) -> None:
+    """Record ``amount`` items of ``signal`` lost for ``reason``."""
+    if amount <= 0:
+        return
+    with _lock:
+        _dropped[(signal, reason)] += amount
+        first = (signal, reason) not in _warned
+        _warned.add((signal, reason))
+    if first:
+        logger.warning(
+            "autobot-apm: %s dropped (%s); further drops are counted in "
+            "autobot_apm.telemetry.dropped without more warnings",
+            signal,
+            reason.replace("_", " "),
+        )
+
+
+def count_exported(signal: str, amount: int) -> None:
+    with _lock:
+        _exported[signal] += amount
+
+
+def telemetry_health() -> dict[str, Any]:
+    """Counts of telemetry exported and dropped in this process, since start.
+
+    Example result: ``{"exported": {"traces": 1200}, "dropped": {"traces.queue_full": 3}}``.
+    """
+    with _lock:
+        return {
+            "exported": dict(_exported),
+            "dropped": {f"{signal}.{reason}": n for (signal, reason), n in _dropped.items()},
+        }
+
+
+def reset() -> None:
+    """Forget all counts (tests)."""
+    with _lock:
+        _dropped.clear()
+        _exported.clear()
+        _warned.clear()
+
+
+class CountingSpanExporter(SpanExporter):
+    """Wraps the real exporter; counts what it delivered and what it failed to."""
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self.inner = inner
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            result = self.inner.export(spans)
+        except Exception:
+            result = SpanExportResult.FAILURE
+        if result is SpanExportResult.SUCCESS:
+            count_exported("traces", len(spans))
+        else:
+            count_dropped("traces", "export_failed", len(spans))
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+class CountingMetricExporter(MetricExporter):
+    """Wraps the real metric exporter; counts data points delivered and lost."""
+
+    def __init__(self, inner: MetricExporter) -> None:
+        super().__init__(
+            preferred_temporality=inner._preferred_temporality,
+            preferred_aggregation=inner._preferred_aggregation,
+        )
+        self.inner = inner
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
+        points = _count_points(metrics_data)
+        try:
+            result = self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+        except Exception:
+            result = MetricExportResult.FAILURE
+        if result is MetricExportResult.SUCCESS:
+            count_exported("metrics", points)
+        else:
+            count_dropped("metrics", "export_failed", points)
+        return result
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        self.inner.shutdown(timeout_millis=timeout_millis, **kwargs)
+
+
+def _count_points(metrics_data: MetricsData) -> int:
+    return sum(
+        len(metric.data.data_points)
+        for resource_metrics in metrics_data.resource_metrics
+        for scope_metrics in resource_metrics.scope_metrics
+        for metric in scope_metrics.metrics
+    )
+
+
+class CountingBatchSpanProcessor(BatchSpanProcessor):
+    """The SDK's batch processor, counting the spans it drops because its queue is full."""
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if span.context is not None and span.context.trace_flags.sampled and self._queue_full():
+            count_dropped("traces", "queue_full", 1)
+        super().on_end(span)
+
+    def _queue_full(self) -> bool:
+        # The queue is private to the SDK; without it we cannot tell, so we do not count.
+        batch = getattr(self, "_batch_processor", None)
+        queue = getattr(batch, "_queue", None)
+        limit = getattr(batch, "_max_queue_size", None)
+        return queue is not None and limit is not None and len(queue) >= limit
+
+
+def register_self_metrics(meter: Meter) -> None:
+    """The ``autobot_apm.telemetry.dropped`` counter, read from the counts above."""
+    meter.create_observable_counter(
+        "autobot_apm.telemetry.dropped",
+        callbacks=[_observe_dropped],
+        unit="{item}",
+        description="Spans and metric points that never reached the collector, by reason.",
+    )
+
+
+def _observe_dropped(options: CallbackOptions) -> Iterable[Observation]:
+    with _lock:
+        counts = list(_dropped.items())
+    for (signal, reason), amount in counts:
+        yield Observation(amount, {"autobot_apm.signal": signal, "autobot_apm.reason": reason})

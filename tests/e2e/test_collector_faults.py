@@ -1,0 +1,72 @@
+"""A collector that is down, failing or back again: calls never wait, losses are counted."""
+
+import socket
+import time
+
+import pytest
+
+import autobot_apm as apm
+from autobot_apm import _health
+from autobot_apm.receiver import OTLPReceiver
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(autouse=True)
+def fresh_counts():
+    _health.reset()
+    yield
+    apm.shutdown(timeout=2)
+    _health.reset()
+
+
+def _dead_endpoint():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@apm.track_cache("fault")
+def lookup(key):
+    return key
+
+
+class TestCollectorDown:
+    @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+    def test_calls_complete_and_losses_are_counted(self, protocol):
+        """Nothing listening: 2,000 calls finish promptly, overflow and failures counted."""
+        apm.configure(endpoint=_dead_endpoint(), protocol=protocol, timeout=1,
+                      span_queue_size=64, span_batch_size=32, span_schedule_delay=0.05,
+                      metric_export_interval=3600)  # fmt: skip
+        started = time.monotonic()
+        for key in range(2000):
+            lookup(key)
+        # Generous hang detector, not a timing test: a blocking export would take minutes.
+        assert time.monotonic() - started < 20
+        time.sleep(0.5)
+        dropped = _health.telemetry_health()["dropped"]
+        assert dropped.get("traces.queue_full", 0) > 0
+        started = time.monotonic()
+        apm.shutdown(timeout=1)
+        assert time.monotonic() - started < 2.5
+
+
+class TestCollectorRecovers:
+    def test_export_resumes_when_the_collector_comes_back(self):
+        """While the collector answers UNAVAILABLE nothing is kept; then export resumes."""
+        with OTLPReceiver() as receiver:
+            receiver.mode = "unavailable"
+            apm.configure(endpoint=receiver.http_endpoint, timeout=1,
+                          span_schedule_delay=0.05, metric_export_interval=3600)  # fmt: skip
+            with apm.track_cache("before"):
+                pass
+            deadline = time.monotonic() + 10
+            while not any(r.mode == "unavailable" for r in receiver.requests):
+                assert time.monotonic() < deadline, "no export was attempted"
+                time.sleep(0.05)
+            receiver.mode = "ok"
+            with apm.track_cache("after"):
+                pass
+            spans = receiver.wait_for_spans(lambda found: any(s.name == "get after" for s in found))
+            # "before" may arrive too, if the exporter's retry outlived the outage.
+            assert {"get after"} <= {span.name for span in spans} <= {"get after", "get before"}

@@ -1,0 +1,90 @@
+"""Counting of telemetry that never reached the collector."""
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from autobot_apm import _health
+
+
+class FailingExporter(SpanExporter):
+    def __init__(self, outcome):
+        self.outcome = outcome
+
+    def export(self, spans):
+        if isinstance(self.outcome, Exception):
+            raise self.outcome
+        return self.outcome
+
+    def shutdown(self):
+        pass
+
+
+@pytest.fixture(autouse=True)
+def fresh_counts():
+    _health.reset()
+    yield
+    _health.reset()
+
+
+def _spans(n):
+    provider = TracerProvider()
+    tracer = provider.get_tracer("t")
+    spans = []
+    for _ in range(n):
+        span = tracer.start_span("s")
+        span.end()
+        spans.append(span)
+    provider.shutdown()
+    return spans
+
+
+class TestCountingSpanExporter:
+    def test_failed_export_counts_every_span(self):
+        """A FAILURE result counts the whole batch as dropped, export_failed."""
+        exporter = _health.CountingSpanExporter(FailingExporter(SpanExportResult.FAILURE))
+        assert SpanExportResult.FAILURE == exporter.export(_spans(3))
+        assert {"traces.export_failed": 3} == _health.telemetry_health()["dropped"]
+
+    def test_raising_exporter_is_contained_and_counted(self):
+        """An exporter that raises is reported as a failed export, not propagated."""
+        exporter = _health.CountingSpanExporter(FailingExporter(ConnectionError("down")))
+        assert SpanExportResult.FAILURE == exporter.export(_spans(2))
+        assert 2 == _health.telemetry_health()["dropped"]["traces.export_failed"]
+
+    def test_success_counts_exported(self):
+        """Delivered spans are counted as exported."""
+        exporter = _health.CountingSpanExporter(FailingExporter(SpanExportResult.SUCCESS))
+        exporter.export(_spans(4))
+        assert {"traces": 4} == _health.telemetry_health()["exported"]
+
+
+class TestQueueFull:
+    def test_spans_beyond_the_queue_are_counted(self):
+        """With a queue of 5 and a stuck exporter, the spans that overflow are counted."""
+        processor = _health.CountingBatchSpanProcessor(
+            FailingExporter(SpanExportResult.SUCCESS),
+            max_queue_size=5,
+            max_export_batch_size=5,
+            schedule_delay_millis=60_000,
+        )
+        provider = TracerProvider()
+        provider.add_span_processor(processor)
+        processor._batch_processor._export_lock.acquire()  # the exporter is "stuck"
+        try:
+            tracer = provider.get_tracer("t")
+            for _ in range(12):
+                tracer.start_span("s").end()
+        finally:
+            processor._batch_processor._export_lock.release()
+            provider.shutdown()
+        assert 7 == _health.telemetry_health()["dropped"]["traces.queue_full"]
+
+
+def test_warning_is_logged_once_per_kind(caplog):
+    """The first loss of a kind is logged; later ones are only counted."""
+    for _ in range(3):
+        _health.count_dropped("traces", "queue_full", 1)
+    warnings = [r for r in caplog.records if "dropped" in r.getMessage()]
+    assert 1 == len(warnings)
+    assert 3 == _health.telemetry_health()["dropped"]["traces.queue_full"]
