@@ -23,6 +23,7 @@ from ._version import VERSION
 from .api import ApiOperation, track_api
 from .cache import CacheOperation, track_cache
 from .database import DatabaseOperation, track_database
+from .sampler import Sampler, describe_hardware, start_sampler
 
 __version__ = VERSION
 
@@ -33,11 +34,14 @@ __all__ = [
     "ConnectionPool",
     "DatabaseOperation",
     "Operation",
+    "Sampler",
     "configure",
     "current_operation",
+    "describe_hardware",
     "is_configured",
     "observe_connection_pool",
     "shutdown",
+    "start_sampler",
     "telemetry_health",
     "track_api",
     "track_cache",

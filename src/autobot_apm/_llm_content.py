@@ -17,6 +17,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry.trace import Span
+
 from ._attributes import safe_str, truncate
 from ._errors import ConfigurationError
 from ._llm_usage import get, items
@@ -24,16 +26,16 @@ from ._llm_usage import get, items
 MAX_MESSAGES = 128
 DETAILS_EVENT = "gen_ai.client.inference.operation.details"
 
-# Setting value -> (on the span, as an event).
+# Where each mode puts the messages: (on the span, as an event).
 _MODES: dict[str, tuple[bool, bool]] = {
     "no_content": (False, False),
     "span_only": (True, False),
     "event_only": (False, True),
     "span_and_event": (True, True),
-    "true": (True, False),
-    "false": (False, False),
-    "": (False, False),
 }
+# Boolean spellings: the legacy "true" turns capture on, on the span.
+_SWITCHES = {"true": "span_only", "1": "span_only", "false": "no_content", "0": "no_content",
+             "": "no_content"}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,19 +46,26 @@ class ContentCapture:
     as_event: bool = False
     max_length: int = 4096
 
+    @classmethod
+    def from_mode(cls, mode: str, max_length: int) -> ContentCapture:
+        on_span, as_event = _MODES[mode]
+        return cls(on_span, as_event, max_length)
+
     @property
     def enabled(self) -> bool:
         return self.on_span or self.as_event
 
 
-def parse_content_capture(name: str, value: Any) -> tuple[bool, bool]:
-    """(on the span, as an event) for a setting value; ConfigurationError if unknown."""
-    if value is None or value is False:
-        return False, False
-    if value is True:
-        return True, False
-    mode = _MODES.get(value.strip().lower()) if isinstance(value, str) else None
-    if mode is None:
+def parse_content_capture(name: str, value: Any) -> str:
+    """The capture mode (``no_content``, ``span_only``...) a setting value names.
+
+    Raises ConfigurationError for anything else; a mode parses to itself.
+    """
+    if value is None or isinstance(value, bool):
+        return "span_only" if value else "no_content"
+    text = value.strip().lower() if isinstance(value, str) else None
+    mode = _SWITCHES.get(text, text) if text is not None else None
+    if mode is None or mode not in _MODES:
         raise ConfigurationError(
             name, value, "expected NO_CONTENT, SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT or true"
         )
@@ -97,9 +106,11 @@ def chunk_text(chunk: object) -> str | None:
     """The completion text a stream chunk carries, if any."""
     if isinstance(chunk, str):
         return chunk
-    for choice in items(get(chunk, "choices"), 1):  # OpenAI
-        text = get(get(choice, "delta"), "content")
-        return text if isinstance(text, str) else get(choice, "text")
+    choices = items(get(chunk, "choices"), 1)
+    if choices:  # OpenAI: a chat delta, or a piece of a legacy completion
+        delta = get(choices[0], "delta")
+        text = get(delta, "content") if delta is not None else get(choices[0], "text")
+        return text if isinstance(text, str) else None
     message = get(chunk, "message")  # Ollama chat; Anthropic message_start has no text
     text = get(message, "content") if message is not None else get(chunk, "response")
     if isinstance(text, str):
@@ -125,6 +136,46 @@ class TextBuffer:
 
     def text(self) -> str:
         return "".join(self._parts)
+
+
+class CapturedContent:
+    """The prompt and completion of one call, kept only while capture is on."""
+
+    __slots__ = ("_capture", "_streamed", "completion", "prompt")
+
+    def __init__(self, capture: ContentCapture) -> None:
+        self._capture = capture
+        self._streamed = TextBuffer(capture.max_length)
+        self.prompt: str | None = None
+        self.completion: object | None = None  # as the user or the response gave it
+
+    def set_prompt(self, messages: object) -> None:
+        self.prompt = input_messages(messages, self._capture.max_length)
+
+    def add_chunk(self, chunk: object) -> None:
+        text = chunk_text(chunk)
+        if text:
+            self._streamed.add(text)
+
+    def add_response(self, result: object) -> None:
+        if self.completion is None:
+            self.completion = response_messages(result)
+
+    def record(self, span: Span, finish_reasons: list[str]) -> None:
+        """Put the messages on the span and/or in one details event."""
+        attributes: dict[str, str] = {}
+        if self.prompt is not None:
+            attributes["gen_ai.input.messages"] = self.prompt
+        streamed = self._streamed.text()
+        completion = self.completion if self.completion is not None else streamed or None
+        if completion is not None:
+            attributes["gen_ai.output.messages"] = output_messages(
+                completion, self._capture.max_length, finish_reasons
+            )
+        if self._capture.on_span:
+            span.set_attributes(attributes)
+        if self._capture.as_event and attributes:
+            span.add_event(DETAILS_EVENT, attributes)
 
 
 def _messages(messages: object, default_role: str, max_length: int) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import multiprocessing.util
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -83,6 +84,7 @@ def configure(
             _runtime.install(None)
             return
         tracer_provider, meter_provider = _providers(settings)
+        _state["sampler"] = _start_sampler(settings, meter_provider)
         runtime = _runtime.Runtime(
             tracer_provider.get_tracer(INSTRUMENTATION_SCOPE, VERSION),
             meter_provider.get_meter(INSTRUMENTATION_SCOPE, VERSION),
@@ -90,9 +92,30 @@ def configure(
         )
         _health.register_self_metrics(runtime.meter)
         if not _state["atexit"]:
-            atexit.register(shutdown)
+            _flush_at_exit()
             _state["atexit"] = True
     _runtime.install(runtime)
+
+
+class _ForkHook:
+    """Anchor object for multiprocessing's after-fork registry (it keeps weak references)."""
+
+
+_fork_hook = _ForkHook()
+
+
+def _flush_at_exit() -> None:
+    """Flush at interpreter exit, and at the exit of multiprocessing's forked children.
+
+    A child forked by multiprocessing leaves through ``os._exit``, which skips atexit;
+    multiprocessing runs its own finalizers first, so the flush is registered there too.
+    """
+    atexit.register(shutdown)
+    multiprocessing.util.register_after_fork(_fork_hook, _register_child_flush)
+
+
+def _register_child_flush(_: object) -> None:
+    multiprocessing.util.Finalize(None, shutdown, exitpriority=100)
 
 
 def is_configured() -> bool:
@@ -115,12 +138,34 @@ def shutdown(timeout: float | None = None) -> bool:
     with _lock:
         settings: Settings | None = _state["settings"]
         owned: tuple[Any, ...] = _state["owned"]
+        sampler = _state.pop("sampler", None)
         _state.update(settings=None, owned=())
     _runtime.install(None)
+    if sampler is not None:
+        sampler.stop()
     if settings is None or not owned:
         return True
     cap = settings.shutdown_timeout if timeout is None else max(0.0, timeout)
     return _run_bounded([provider.shutdown for provider in owned], cap)
+
+
+def _start_sampler(settings: Settings, meter_provider: metrics.MeterProvider) -> Any:
+    """Start the background sampler when configure(sampler=...) asks for it.
+
+    A bad sampler option is a configuration error: undo what configure() built so far,
+    so that a corrected configure() can follow.
+    """
+    if not settings.sampler:
+        return None
+    from .sampler import sampler_from_setting
+
+    try:
+        return sampler_from_setting(settings.sampler, meter_provider=meter_provider)
+    except Exception:
+        owned: tuple[Any, ...] = _state["owned"]
+        _state.update(settings=None, owned=())
+        _run_bounded([provider.shutdown for provider in owned], settings.shutdown_timeout)
+        raise
 
 
 def _providers(settings: Settings) -> tuple[trace.TracerProvider, metrics.MeterProvider]:

@@ -67,6 +67,9 @@ def _literal_pattern(double_quoted_strings: bool) -> re.Pattern[str]:
         double,
         r"`(?P<keep_backquoted>(?:[^`]++|``)*+`)|`(?P<hide_backquoted>[\s\S]*)",
         r"-(?P<comment>-[^\n]*)",
+        # MySQL's `#` comment, taken only at the start of a line, where it cannot be one
+        # of PostgreSQL's `#` operators. _clean puts a newline before the text.
+        r"\n(?P<hash_comment>[ \t]*#[^\n]*)",
         rf"-(?P<minus>\s*{_NUMBER})",
         rf"\+(?P<plus>\s*{_NUMBER})",
         rf"/(?P<block_comment>{_block_comment(3)}|\*[\s\S]*)",  # deeper nesting: hide the rest
@@ -80,8 +83,7 @@ def _literal_pattern(double_quoted_strings: bool) -> re.Pattern[str]:
 
 
 _LITERALS = {flag: _literal_pattern(flag) for flag in (False, True)}
-_HASH_COMMENT = re.compile(r"^[ \t]*#[^\n]*", re.MULTILINE)  # MySQL; only at a line start,
-# where it cannot be one of PostgreSQL's `#` operators
+_CHARSET_PREFIX = re.compile(r"_[A-Za-z]\w*")
 _PREFIX = re.compile(r"(?:[EeNnXxBb]|[Uu]&|_[A-Za-z]\w*)" + _PREFIX_MARK)
 _BOOLEAN = re.compile(r"(?<![\w$\"`])(?:TRUE|FALSE)(?![\w$])", re.IGNORECASE)
 _IN_LIST = re.compile(r"\( ?\?(?: ?, ?\?)+ ?\)")
@@ -100,7 +102,7 @@ def _replace_literal(match: re.Match[str]) -> str:
     kind = match.lastgroup or ""
     if kind.startswith("keep"):
         return match.group()
-    if kind in ("comment", "block_comment"):
+    if kind in ("comment", "block_comment", "hash_comment"):
         return " "
     if kind in ("single", "double"):
         return _replace_string(match)
@@ -118,20 +120,23 @@ def _replace_string(match: re.Match[str]) -> str:
     at different places, every later quote pairs differently: nothing after is kept.
     """
     text, start = match.string, match.start()
-    prefixed = _is_prefix(text, start)
-    if "\\" in match.group() and not (prefixed and text[start - 1] in "Ee"):
+    prefix = _string_prefix(text, start)
+    if "\\" in match.group() and prefix not in ("E", "e"):
         standard = _STANDARD_BODIES[text[start]].match(text, start + 1)
         if standard is None or standard.end() != match.end():
             return _CUT_MARK
-    return _PREFIX_MARK + "?" if prefixed else "?"
+    return _PREFIX_MARK + "?" if prefix else "?"
 
 
-def _is_prefix(text: str, quote: int) -> bool:
-    if quote == 0 or not (text[quote - 1].isalnum() or text[quote - 1] in "_$&"):
-        return False  # the common case, `= 'x'`, decided without a search
+def _string_prefix(text: str, quote: int) -> str:
+    """``N`` of ``N'abc'`` (also E, X, B, U&, and MySQL's _utf8mb4); else ``""``."""
+    if not (text[quote - 1].isalnum() or text[quote - 1] in "_$&"):
+        return ""  # the common case, `= 'x'`, decided without a search
     word = _WORD_AT_END.search(text, max(0, quote - 64), quote)
     prefix = word.group() if word else ""
-    return prefix in _STRING_PREFIXES or (prefix[:1] == "_" and prefix[1:2].isalpha())
+    if prefix in _STRING_PREFIXES or _CHARSET_PREFIX.fullmatch(prefix):
+        return prefix
+    return ""
 
 
 def _is_sign(text: str, position: int) -> bool:
@@ -144,14 +149,16 @@ def _is_sign(text: str, position: int) -> bool:
 
 def _after_in(text: str, position: int) -> bool:
     before = text[max(0, position - 4) : position].rstrip()
-    return before[-2:].upper() == "IN" and not before[-3:-2].isalnum()
+    return before[-2:].upper() == "IN" and not _is_word_char(before[-3:-2])
+
+
+def _is_word_char(char: str) -> bool:
+    return char.isalnum() or char in ("_", "$")
 
 
 def _clean(text: str, double_quoted_strings: bool) -> str:
     """Sanitized ``text``, not yet truncated: literals ``?``, comments gone, IN collapsed."""
-    text = text[:_SCAN_LIMIT].replace(_CUT_MARK, " ")
-    if "#" in text:
-        text = _HASH_COMMENT.sub(" ", text)
+    text = "\n" + text[:_SCAN_LIMIT].replace(_CUT_MARK, " ")
     text = _LITERALS[double_quoted_strings].sub(_replace_literal, text)
     text = text.partition(_CUT_MARK)[0] + ("?" if _CUT_MARK in text else "")
     if _PREFIX_MARK in text:
@@ -214,7 +221,7 @@ def _truncate(text: str, max_length: int) -> str:
 
 
 @dataclass
-class Operation:
+class SqlOperation:
     """One operation of a query, the parenthesis depth it sits at, and its targets."""
 
     name: str
@@ -262,6 +269,7 @@ _OBJECT_TYPES = _words(
 _BARE_VERBS = _words("BEGIN START COMMIT ROLLBACK SAVEPOINT RELEASE SET SHOW GRANT REVOKE")
 _STATEMENT_OPENERS = _words("; ( ) { EXPLAIN ANALYZE VERBOSE")
 _TRIGGERS = _words("( ) ; FROM JOIN STRAIGHT_JOIN USING SELECT")
+_WATCHED = _TRIGGERS | _STATEMENT_OPENERS
 
 
 class _Reader:
@@ -282,20 +290,29 @@ class _Reader:
         self.uppers = uppers
         self.pos = 0
         self.depth = 0
-        self.operations: list[Operation] = []
-        self.open: list[Operation] = []
+        self.operations: list[SqlOperation] = []
+        self.open: list[SqlOperation] = []
         self.skipping = False
 
-    def read(self) -> tuple[Operation, ...]:
+    def read(self) -> tuple[SqlOperation, ...]:
         tokens, uppers = self.tokens, self.uppers
-        while self.pos < len(tokens):
-            pos = self.pos
-            upper, previous = uppers[pos], uppers[pos - 1] if pos else ""
+        for pos in self._candidates():
+            if pos < self.pos or pos >= len(tokens):
+                continue  # already read as part of a list of names
             self.pos = pos + 1
-            # Most tokens are column names and keywords that change nothing: skip fast.
-            if upper in _TRIGGERS or previous in _STATEMENT_OPENERS or pos == 0:
-                self._token(tokens[pos], upper, previous)
+            previous = uppers[pos - 1] if pos else ""
+            if uppers[pos] in _TRIGGERS or previous in _STATEMENT_OPENERS or pos == 0:
+                self._token(tokens[pos], uppers[pos], previous)
         return tuple(self.operations)
+
+    def _candidates(self) -> list[int]:
+        """Where to look: trigger words and what follows a statement opener.
+
+        Most tokens are column names and keywords that change nothing; finding the
+        few that matter in one comprehension costs less than visiting each in turn.
+        """
+        marks = [index for index, upper in enumerate(self.uppers) if upper in _WATCHED]
+        return sorted({0, *marks, *(index + 1 for index in marks)})
 
     def _upper(self, offset: int = 0) -> str:
         index = self.pos + offset
@@ -355,8 +372,8 @@ class _Reader:
         self._skip(_OBJECT_MODIFIERS)
         self._read_names(operation, many=True, aliases=False, calls=True)
 
-    def _start(self, name: str, verb: str) -> Operation:
-        operation = Operation(name, verb, self.depth)
+    def _start(self, name: str, verb: str) -> SqlOperation:
+        operation = SqlOperation(name, verb, self.depth)
         self.operations.append(operation)
         self.open.append(operation)
         return operation
@@ -368,7 +385,9 @@ class _Reader:
             if upper in finals:
                 return
 
-    def _read_names(self, operation: Operation, *, many: bool, aliases: bool, calls: bool) -> None:
+    def _read_names(
+        self, operation: SqlOperation, *, many: bool, aliases: bool, calls: bool
+    ) -> None:
         """Read `name [AS alias] [, name ...]`; `name(` is a function unless ``calls``."""
         while True:
             self._skip(_NAME_PREFIXES)
@@ -403,7 +422,7 @@ class _Reader:
         return starts_like_name and upper not in _CLAUSE_WORDS
 
 
-def read_operations(sanitized: str) -> tuple[Operation, ...]:
+def read_operations(sanitized: str) -> tuple[SqlOperation, ...]:
     """The operations of already sanitized SQL, each with the targets it names."""
     return _Reader(sanitized).read()
 
@@ -413,11 +432,11 @@ _NO_OPERATION: tuple[str | None, str | None] = (None, None)
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
-def _operations_cached(text: str) -> tuple[Operation, ...]:
+def _operations_cached(text: str) -> tuple[SqlOperation, ...]:
     return read_operations(_cleaned(text))
 
 
-def _operations(query: object) -> tuple[Operation, ...]:
+def _operations(query: object) -> tuple[SqlOperation, ...]:
     # Read from the sanitized text: a literal can never end up in a summary or a name.
     text = _as_text(query)
     if len(text) <= _CACHEABLE_LENGTH:

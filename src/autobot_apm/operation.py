@@ -169,14 +169,14 @@ class OperationTracker(Tracker[TrackedOperation]):
         self.is_pipeline = kind == "pipeline"
         self.pipeline = pipeline or (name if self.is_pipeline else None)
         declared = {OPERATION_NAME: name, PIPELINE_NAME: self.pipeline, MODALITY: modality}
-        metric = {**_metric_labels(metric_attributes or {}), **declared}
+        labels = metric_attributes or {}
+        span_attributes = {**(attributes or {}), **labels, **declared}
         super().__init__(
             span_name=name,
             span_kind=_span_kind(kind),
-            span_attributes={k: v for k, v in {**(attributes or {}), **metric}.items()
-                             if v is not None},
-            metric_attributes=metric,
-        )  # fmt: skip
+            span_attributes={k: v for k, v in span_attributes.items() if v is not None},
+            metric_attributes={**_metric_labels(labels), **declared},
+        )
 
 
 def _span_kind(kind: str) -> SpanKind:

@@ -174,3 +174,23 @@ class TestLifecycle:
         assert 0 == result.returncode, result.stderr
         assert "GET /hello" in result.stdout
         assert "{" not in result.stdout.splitlines()[0]  # a readable line, not JSON
+
+
+class TestSampler:
+    def test_configure_starts_the_sampler(self, receiver):
+        """configure(sampler=...) exports host and process gauges with the other metrics."""
+        apm.configure(endpoint=receiver.http_endpoint, metric_export_interval=3600,
+                      sampler={"gpu": False, "npu": False})  # fmt: skip
+        apm.shutdown(timeout=10)
+        metrics = receiver.wait_for_metrics("process.memory.usage")
+        names = {metric.name for metric in metrics}
+        assert {"system.cpu.utilization", "process.memory.usage"} <= names
+
+    def test_bad_sampler_option_is_a_configuration_error(self, receiver):
+        """An unknown sampler option fails configure(); a corrected call then works."""
+        with pytest.raises(apm.ConfigurationError, match="sampler"):
+            apm.configure(endpoint=receiver.http_endpoint, sampler={"gpus": False})
+        assert not apm.is_configured()
+        apm.configure(endpoint=receiver.http_endpoint, metric_export_interval=3600)
+        assert apm.is_configured()
+        apm.shutdown(timeout=5)

@@ -145,7 +145,7 @@ class TestErrors:
         def decode():
             raise error
 
-        with pytest.raises(ValueError) as raised:
+        with pytest.raises(ValueError, match="bad frame") as raised:
             decode()
         assert error is raised.value
         span = apm_capture.span("decode")

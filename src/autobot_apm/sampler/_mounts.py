@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import psutil  # type: ignore[import-untyped]  # psutil ships no type information
+import psutil
 
 # Mounts change rarely and listing them costs more than reading all the host counters.
 MOUNT_REFRESH_SECONDS = 60.0

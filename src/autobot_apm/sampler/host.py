@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import cached_property
 from typing import Any
 
-import psutil  # type: ignore[import-untyped]  # psutil ships no type information
+import psutil
 
 from ._mounts import MOUNT_REFRESH_SECONDS, Mount, list_mounts
 from ._types import OK, Clock, MetricSpec, Reading, SourceStatus, counter, gauge, updown

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import cached_property
 from typing import Any
 
-import psutil  # type: ignore[import-untyped]  # psutil ships no type information
+import psutil
 
 from ._types import OK, Clock, MetricSpec, Reading, SourceStatus, counter, gauge, updown
 

@@ -1,0 +1,185 @@
+"""track_message: queues and message buses, with the trace carried inside the message.
+
+Names follow the messaging semantic conventions (development status, SEMCONV.md 8):
+
+* span ``{operation name} {destination}``; kind PRODUCER for ``create``/``send``,
+  CONSUMER for ``process``, CLIENT for ``receive``/``settle``;
+* attributes ``messaging.system``, ``messaging.destination.name``,
+  ``messaging.operation.name``, ``messaging.operation.type``, ``error.type``, and when
+  given ``messaging.message.id`` (span only), ``server.address``, ``server.port``;
+* histograms ``messaging.process.duration`` (``process``) and
+  ``messaging.client.operation.duration`` (every other operation), in seconds.
+
+A sender writes its span's context into the message; the receiver's ``process`` span
+continues that trace as a child *and* links to the sending span: the convention asks for
+the link, while the parent keeps sender and receiver in one trace, as a request chain is.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Link, SpanKind
+
+from ._core import Tracker
+from ._operation import Operation
+from ._runtime import HTTP_DURATION_BUCKETS, MetricSpec, Runtime
+from .propagation import extract, inject
+
+# The messaging metrics use the same boundaries as the HTTP ones (messaging-metrics.md).
+MESSAGING_CLIENT_DURATION = MetricSpec(
+    "messaging.client.operation.duration", "histogram", "s",
+    "Duration of messaging operations initiated by a producer or consumer client.",
+    HTTP_DURATION_BUCKETS,
+)  # fmt: skip
+MESSAGING_PROCESS_DURATION = MetricSpec(
+    "messaging.process.duration", "histogram", "s",
+    "Duration of processing operations.", HTTP_DURATION_BUCKETS,
+)  # fmt: skip
+
+SPAN_KINDS: Final = {
+    "create": SpanKind.PRODUCER,
+    "send": SpanKind.PRODUCER,
+    "receive": SpanKind.CLIENT,
+    "process": SpanKind.CONSUMER,
+    "settle": SpanKind.CLIENT,
+}
+# Operations that write the trace into the message, and those that read it back.
+_WRITES_CARRIER: Final = frozenset({"create", "send"})
+
+
+class MessageOperation(Operation):
+    """A tracked messaging call. ``inject(payload)`` writes its trace into a message."""
+
+    __slots__ = ()
+
+    def inject(self, carrier: Any) -> Any:
+        """Write this span's trace context into ``carrier`` (a dict or header list)."""
+        return inject(carrier, trace.set_span_in_context(self.span))
+
+    def _on_end(self, duration: float) -> None:
+        tracker = self._tracker
+        if self._runtime is not None and isinstance(tracker, MessageTracker):
+            histogram = self._runtime.histogram(tracker.duration_metric)
+            histogram.record(duration, self._metric_attributes)
+
+
+class MessageTracker(Tracker[MessageOperation]):
+    """What ``track_message(...)`` returns."""
+
+    operation_class = MessageOperation
+
+    def __init__(
+        self,
+        destination: str,
+        *,
+        system: str,
+        operation: str,
+        operation_name: str | None,
+        carrier: Any,
+        message_id: str | None,
+        server_address: str | None,
+        server_port: int | None,
+    ) -> None:
+        self.operation = operation
+        self.carrier = carrier
+        self.duration_metric = (
+            MESSAGING_PROCESS_DURATION if operation == "process" else MESSAGING_CLIENT_DURATION
+        )
+        name = operation_name or operation
+        metric_attributes = {
+            "messaging.system": system,
+            "messaging.destination.name": destination,
+            "messaging.operation.name": name,
+            "messaging.operation.type": operation if operation in SPAN_KINDS else None,
+            "server.address": server_address,
+            "server.port": server_port,
+        }
+        span_attributes = {**metric_attributes, "messaging.message.id": message_id}
+        super().__init__(
+            span_name=f"{name} {destination}",
+            span_kind=SPAN_KINDS.get(operation, SpanKind.CLIENT),
+            span_attributes={k: v for k, v in span_attributes.items() if v is not None},
+            metric_attributes=metric_attributes,
+        )
+
+    def _start(
+        self, runtime: Runtime, parent_context: otel_context.Context | None
+    ) -> MessageOperation:
+        if self.carrier is None:
+            return super()._start(runtime, parent_context)
+        if self.operation in _WRITES_CARRIER:
+            operation = super()._start(runtime, parent_context)
+            operation.inject(self.carrier)
+            return operation
+        return self._start_from_message(runtime, parent_context)
+
+    def _start_from_message(
+        self, runtime: Runtime, parent_context: otel_context.Context | None
+    ) -> MessageOperation:
+        """Link to the span that sent the message; ``process`` also continues its trace."""
+        current = otel_context.get_current() if parent_context is None else parent_context
+        sending_span = trace.get_current_span(extract(self.carrier))
+        links, parent = None, current
+        if sending_span.get_span_context().is_valid:
+            links = [Link(sending_span.get_span_context())]
+            if self.operation == "process":
+                parent = trace.set_span_in_context(sending_span, current)
+        span = runtime.tracer.start_span(
+            self.span_name,
+            context=parent,
+            kind=self.span_kind,
+            attributes=self.span_attributes,
+            links=links,
+        )
+        return MessageOperation(self, runtime, span, parent_context=parent_context)
+
+
+def track_message(
+    destination: str,
+    /,
+    *,
+    system: str,
+    operation: str = "process",
+    operation_name: str | None = None,
+    carrier: Any = None,
+    message_id: str | None = None,
+    server_address: str | None = None,
+    server_port: int | None = None,
+) -> MessageTracker:
+    """Track sending, receiving or processing a message on a queue, topic or list.
+
+    ``operation`` is the kind of step: ``send`` (or ``create``), ``receive``,
+    ``process`` or ``settle``; ``operation_name`` is the system's own word for it when
+    that differs (``publish``, ``ack``). ``system`` names the broker (``kafka``,
+    ``rabbitmq``, ``aws_sqs``; any name, such as ``redis``, is accepted).
+
+    ``carrier`` is the message (a dict payload or a header list). On ``send`` the span's
+    trace context is written into it; on ``process`` the span continues the trace read
+    from it and links to the sending span; on ``receive`` and ``settle`` it links only.
+    A malformed carrier is ignored. Example::
+
+        with apm.track_message("jobs", system="redis", operation="send", carrier=job):
+            redis.lpush("jobs", json.dumps(job))
+
+        job = json.loads(redis.brpop("jobs")[1])                   # the worker
+        with apm.track_message("jobs", system="redis", carrier=job):
+            handle(job)
+    """
+    if callable(destination):
+        raise TypeError(
+            "track_message needs a destination and a system, for example "
+            '@apm.track_message("jobs", system="redis", operation="process")'
+        )
+    return MessageTracker(
+        str(destination),
+        system=system,
+        operation=operation,
+        operation_name=operation_name,
+        carrier=carrier,
+        message_id=message_id,
+        server_address=server_address,
+        server_port=server_port,
+    )
