@@ -59,7 +59,7 @@ def _dollars(name: str, amount: Any) -> float:
 class LlmSettings:
     """What track_llm reads from the configure() settings."""
 
-    capture: ContentCapture = ContentCapture()
+    capture: ContentCapture = field(default_factory=ContentCapture)
     prices: Prices = field(default_factory=dict)
 
     def price(self, *models: str | None) -> tuple[float, float] | None:

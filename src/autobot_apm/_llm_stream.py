@@ -33,7 +33,7 @@ _ANSWERS = (str, bytes, bytearray, memoryview, Mapping, Sequence, AbstractSet, i
 
 
 def stream_kind(value: object) -> StreamKind | None:
-    """"async" or "sync" when ``value`` is an iterator of chunks, else None."""
+    """``"async"`` or ``"sync"`` when ``value`` is an iterator of chunks, else None."""
     kind = type(value)
     if issubclass(kind, _ANSWERS) or _is_record(kind):
         return None
@@ -59,7 +59,7 @@ def _cancellation(exc: BaseException | None) -> BaseException | None:
     return exc if isinstance(exc, asyncio.CancelledError) else None
 
 
-class _StreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]  # wrapt ships no types
+class _StreamProxy(wrapt.ObjectProxy[Any]):
     """What both proxies share: the operation, and its end when the proxy is dropped."""
 
     def __init__(self, wrapped: Any, operation: Operation) -> None:

@@ -141,12 +141,13 @@ def shutdown(timeout: float | None = None) -> bool:
         sampler = _state.pop("sampler", None)
         _state.update(settings=None, owned=())
     _runtime.install(None)
+    flushed = True
+    if settings is not None and owned:
+        cap = settings.shutdown_timeout if timeout is None else max(0.0, timeout)
+        flushed = _run_bounded([provider.shutdown for provider in owned], cap)
     if sampler is not None:
-        sampler.stop()
-    if settings is None or not owned:
-        return True
-    cap = settings.shutdown_timeout if timeout is None else max(0.0, timeout)
-    return _run_bounded([provider.shutdown for provider in owned], cap)
+        sampler.stop()  # after the final collection, which still reads its gauges
+    return flushed
 
 
 def _start_sampler(settings: Settings, meter_provider: metrics.MeterProvider) -> Any:

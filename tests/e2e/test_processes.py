@@ -54,8 +54,10 @@ def test_children_export_their_spans(tmp_path, how):
     script.write_text(textwrap.dedent(PROGRAM).replace("{body}", body))
     with OTLPReceiver() as receiver:
         env = {**os.environ, "ENDPOINT": receiver.http_endpoint}
-        result = subprocess.run([sys.executable, str(script)], env=env,
-                                capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+        result = subprocess.run(
+            [sys.executable, str(script)],
+            env=env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
         assert 0 == result.returncode, result.stderr
         spans = receiver.wait_for_spans(2)
     by_name = {span.name: span for span in spans}
