@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from opentelemetry import propagate
@@ -20,6 +20,7 @@ from ._config import parse_url_list
 from ._errors import report_internal_error
 from ._redact import HeaderCapture
 from ._runtime import Runtime
+from .api import method_attributes
 
 # Probes and scrapes: frequent, uninteresting, and they would drown real traffic in
 # both traces and metrics. Searched (re.search) in ``scheme://host/path``, like the
@@ -55,6 +56,19 @@ class RequestOptions:
     request_headers: HeaderCapture
     response_headers: HeaderCapture
     server_timing: bool
+    _methods: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def method_attributes(self, method: str) -> dict[str, str]:
+        """``http.request.method`` (and its original when unknown), cached per method.
+
+        Only known methods are cached: the others are chosen by clients, without bound.
+        """
+        attributes = self._methods.get(method)
+        if attributes is None:
+            attributes = method_attributes(method)
+            if len(self._methods) < 32 and "http.request.method_original" not in attributes:
+                self._methods[method] = attributes
+        return attributes
 
     def is_excluded(self, url: str) -> bool:
         """Whether a request for ``url`` (``scheme://host/path``) is left untracked."""

@@ -21,7 +21,7 @@ from opentelemetry.trace import Span
 
 from ._attributes import safe_str, truncate
 from ._errors import ConfigurationError
-from ._llm_usage import get, items
+from ._llm_usage import fields, get, items
 
 MAX_MESSAGES = 128
 DETAILS_EVENT = "gen_ai.client.inference.operation.details"
@@ -104,18 +104,18 @@ def response_messages(result: object) -> list[Any] | None:
 
 def chunk_text(chunk: object) -> str | None:
     """The completion text a stream chunk carries, if any."""
-    if isinstance(chunk, str):
+    if chunk is None or isinstance(chunk, str):
         return chunk
-    choices = items(get(chunk, "choices"), 1)
+    data = fields(chunk)
+    choices = items(data.get("choices"), 1)
     if choices:  # OpenAI: a chat delta, or a piece of a legacy completion
-        delta = get(choices[0], "delta")
-        text = get(delta, "content") if delta is not None else get(choices[0], "text")
-        return text if isinstance(text, str) else None
-    message = get(chunk, "message")  # Ollama chat; Anthropic message_start has no text
-    text = get(message, "content") if message is not None else get(chunk, "response")
-    if isinstance(text, str):
-        return text
-    text = get(get(chunk, "delta"), "text")  # Anthropic content_block_delta
+        choice = fields(choices[0])
+        delta = choice.get("delta")
+        text = get(delta, "content") if delta is not None else choice.get("text")
+    elif (message := data.get("message")) is not None:  # Ollama chat
+        text = get(message, "content")  # (Anthropic's message_start: a list, no text)
+    else:  # Ollama generate, Anthropic content_block_delta
+        text = data.get("response") or get(data.get("delta"), "text")
     return text if isinstance(text, str) else None
 
 

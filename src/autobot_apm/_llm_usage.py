@@ -19,8 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from itertools import islice
-from typing import Any
+from typing import Any, Protocol
 
 MAX_CHOICES = 16  # finish reasons kept from one response (n > 16 is rare and unreadable)
 
@@ -73,16 +72,50 @@ def _first(mine: int | None, theirs: int | None) -> int | None:
     return theirs if mine is None else mine
 
 
+class Fields(Protocol):
+    """Read access to a response, whatever it is: ``fields.get(name)`` is None if absent."""
+
+    def get(self, name: str, /) -> Any: ...
+
+
+class _Attributes:
+    """``get`` over an object's attributes (SDK models), never raising."""
+
+    __slots__ = ("_obj",)
+
+    def __init__(self, obj: object) -> None:
+        self._obj = obj
+
+    def get(self, name: str) -> Any:
+        try:
+            return getattr(self._obj, name, None)
+        except Exception:
+            return None
+
+
+class _SafeMapping(_Attributes):
+    """``get`` over a mapping other than a dict, never raising."""
+
+    __slots__ = ()
+
+    def get(self, name: str) -> Any:
+        try:
+            return self._obj.get(name)  # type: ignore[attr-defined]
+        except Exception:
+            return None
+
+
+def fields(obj: object) -> Fields:
+    """A dict as it is (its ``get`` is the fast path: chunks are decoded JSON), else a
+    reader of the object's items or attributes."""
+    if type(obj) is dict:
+        return obj
+    return _SafeMapping(obj) if isinstance(obj, Mapping) else _Attributes(obj)
+
+
 def get(obj: object, name: str) -> Any:
     """``obj[name]`` for a mapping, else ``obj.name``; None when absent or failing."""
-    try:
-        if type(obj) is dict:
-            return obj.get(name)
-        if isinstance(obj, Mapping):
-            return obj.get(name)
-        return getattr(obj, name, None)
-    except Exception:
-        return None
+    return None if obj is None else fields(obj).get(name)
 
 
 def token_count(value: object) -> int | None:
@@ -93,86 +126,92 @@ def token_count(value: object) -> int | None:
 def items(value: object, limit: int = MAX_CHOICES) -> list[Any]:
     """The first items of a list or tuple (the only sequences JSON and SDKs hand out)."""
     if type(value) is list or type(value) is tuple:
-        return list(islice(value, limit))
+        return list(value[:limit])
     return []
 
 
 def read(obj: object, facts: LlmFacts) -> None:
-    """Update ``facts`` from a response or one stream chunk; unknown shapes do nothing."""
-    if obj is None or isinstance(obj, str | bytes):
+    """Update ``facts`` from a response or one stream chunk; unknown shapes do nothing.
+
+    This runs for every chunk of a stream: each shape costs a few dictionary look-ups.
+    """
+    if obj is None or type(obj) is str or type(obj) is bytes:
         return
-    event = get(obj, "type")
-    if type(event) is str and _read_event(event, obj, facts):
+    data = fields(obj)
+    event = data.get("type")
+    if type(event) is str and _read_event(event, data, facts):
         return
-    _read_identity(obj, facts)
-    usage = get(obj, "usage")
+    if facts.response_model is None or facts.response_id is None:
+        _read_identity(data, facts)
+    usage = data.get("usage")
     if usage is not None:
-        _read_usage(usage, facts)
-    else:
-        _read_gemini_usage(get(obj, "usage_metadata"), facts)
-    _read_finish_reasons(obj, facts)
-    if get(obj, "done") is True:
-        _read_ollama(obj, facts)
+        _read_usage(fields(usage), facts)
+    choices = data.get("choices")
+    if choices:
+        for choice in items(choices):
+            _add_reason(get(choice, "finish_reason"), facts)
+    _add_reason(data.get("stop_reason"), facts)  # Anthropic
+    if data.get("done") is True:  # Ollama's last line, or its whole answer
+        _read_ollama(data, facts)
+    elif usage is None:
+        _read_gemini_usage(data.get("usage_metadata"), facts)
 
 
-def _read_event(event: str, obj: object, facts: LlmFacts) -> bool:
+def _read_event(event: str, data: Fields, facts: LlmFacts) -> bool:
     """Streaming events that wrap the data (Anthropic, OpenAI Responses). True: handled."""
     if event == "message_start":  # Anthropic: the message header, with input tokens
-        read(get(obj, "message"), facts)
+        read(data.get("message"), facts)
         return True
     if event == "message_delta":  # Anthropic: cumulative output tokens and stop reason
-        _read_usage(get(obj, "usage"), facts)
-        _add_reason(get(get(obj, "delta"), "stop_reason"), facts)
+        usage = data.get("usage")
+        if usage is not None:
+            _read_usage(fields(usage), facts)
+        _add_reason(get(data.get("delta"), "stop_reason"), facts)
         return True
     if event in {"response.completed", "response.incomplete", "response.failed"}:
-        read(get(obj, "response"), facts)
+        read(data.get("response"), facts)
         return True
     # Other events (text deltas) carry no usage; a complete message has type "message".
     return event != "message"
 
 
-def _read_identity(obj: object, facts: LlmFacts) -> None:
-    if facts.response_model is None:
-        model = get(obj, "model")
-        facts.response_model = model if type(model) is str and model else None
-    if facts.response_id is None:
-        identifier = get(obj, "id")
-        facts.response_id = identifier if type(identifier) is str and identifier else None
+def _read_identity(data: Fields, facts: LlmFacts) -> None:
+    model, identifier = data.get("model"), data.get("id")
+    if facts.response_model is None and type(model) is str and model:
+        facts.response_model = model
+    if facts.response_id is None and type(identifier) is str and identifier:
+        facts.response_id = identifier
 
 
-def _read_usage(usage: object, facts: LlmFacts) -> None:
-    if usage is None:
-        return
-    input_tokens = token_count(get(usage, "prompt_tokens"))
+def _read_usage(usage: Fields, facts: LlmFacts) -> None:
+    input_tokens = token_count(usage.get("prompt_tokens"))
     if input_tokens is None:
-        input_tokens = token_count(get(usage, "input_tokens"))
-    output_tokens = token_count(get(usage, "completion_tokens"))
+        input_tokens = token_count(usage.get("input_tokens"))
+    output_tokens = token_count(usage.get("completion_tokens"))
     if output_tokens is None:
-        output_tokens = token_count(get(usage, "output_tokens"))
+        output_tokens = token_count(usage.get("output_tokens"))
     _set_tokens(facts, input_tokens, output_tokens)
     for name, attribute in _USAGE_DETAILS.items():
-        _set_detail(facts, attribute, token_count(get(usage, name)))
+        _set_detail(facts, attribute, token_count(usage.get(name)))
     for container, name, attribute in _NESTED_DETAILS:
-        details = get(usage, container)
+        details = usage.get(container)
         if details is not None:
             _set_detail(facts, attribute, token_count(get(details, name)))
 
 
 def _read_gemini_usage(usage: object, facts: LlmFacts) -> None:
     if usage is not None:
-        _set_tokens(
-            facts,
-            token_count(get(usage, "prompt_token_count")),
-            token_count(get(usage, "candidates_token_count")),
-        )
+        data = fields(usage)
+        _set_tokens(facts, token_count(data.get("prompt_token_count")),
+                    token_count(data.get("candidates_token_count")))  # fmt: skip
 
 
-def _read_ollama(obj: object, facts: LlmFacts) -> None:
-    _set_tokens(facts, token_count(get(obj, "prompt_eval_count")),
-                token_count(get(obj, "eval_count")))  # fmt: skip
-    _add_reason(get(obj, "done_reason"), facts)
+def _read_ollama(data: Fields, facts: LlmFacts) -> None:
+    _set_tokens(facts, token_count(data.get("prompt_eval_count")),
+                token_count(data.get("eval_count")))  # fmt: skip
+    _add_reason(data.get("done_reason"), facts)
     for name, attribute in _OLLAMA_DURATIONS.items():
-        nanoseconds = token_count(get(obj, name))
+        nanoseconds = token_count(data.get(name))
         if nanoseconds is not None:
             facts.server_durations[attribute] = nanoseconds / 1e9
 
@@ -190,13 +229,7 @@ def _set_detail(facts: LlmFacts, attribute: str, count: int | None) -> None:
         facts.usage_details[attribute] = count
 
 
-def _read_finish_reasons(obj: object, facts: LlmFacts) -> None:
-    for choice in items(get(obj, "choices")):
-        _add_reason(get(choice, "finish_reason"), facts)
-    _add_reason(get(obj, "stop_reason"), facts)  # Anthropic
-
-
 def _add_reason(reason: object, facts: LlmFacts) -> None:
     # A stream states each choice's reason once, in the chunk that ends that choice.
-    if type(reason) is str and reason and len(facts.finish_reasons) < MAX_CHOICES:
+    if reason and type(reason) is str and len(facts.finish_reasons) < MAX_CHOICES:
         facts.finish_reasons.append(reason)

@@ -52,14 +52,14 @@ _lock = threading.Lock()
 _state: dict[str, Any] = {"previous_factory": None, "service_name": None}
 
 
-def logging_mode(value: object) -> str:
-    """``off``, ``ids`` (stamp records) or ``otlp`` (stamp and export) from a setting."""
+def parse_logging(name: str, value: object) -> str:
+    """The ``logging`` setting: ``off``, ``ids`` (stamp records) or ``otlp`` (also export)."""
     if isinstance(value, str) and value.strip().lower() in {"otlp", "ids", "off"}:
         return value.strip().lower()
     try:
-        return "ids" if value is not None and parse_bool("logging", value) else "off"
+        return "ids" if value is not None and parse_bool(name, value) else "off"
     except ConfigurationError:
-        raise ConfigurationError("logging", value, "expected true, false or 'otlp'") from None
+        raise ConfigurationError(name, value, "expected true, false or 'otlp'") from None
 
 
 # --- trace context on records --------------------------------------------------------
@@ -209,16 +209,16 @@ class LoggingSetup:
 
 def setup_logging(settings: Settings, resource: Resource) -> LoggingSetup | None:
     """Apply the ``logging`` setting; called by configure(). None when it is off."""
-    mode = logging_mode(settings.logging)
+    mode = parse_logging("logging", settings.logging)
     if mode == "off":
         return None
     setup = LoggingSetup(None, None, owns_factory=_state["previous_factory"] is None)
     instrument_logging(service_name=str(resource.attributes.get("service.name", "")) or None)
     if mode == "otlp" and _exports_otlp(settings) and not _application_exports_logs():
-        adopted = get_logger_provider()
-        if not isinstance(adopted, LoggerProvider):  # the application's SDK provider wins
-            setup.provider = adopted = _logger_provider(settings, resource)
-        setup.handler = _attach(OTLPLogHandler(adopted))
+        try:
+            setup.provider, setup.handler = _export_records(settings, resource)
+        except Exception as exc:  # e.g. a malformed OTEL_EXPORTER_OTLP_LOGS_* variable
+            report_internal_error("logs.setup", exc)
     return setup
 
 
@@ -243,6 +243,17 @@ def log_exporter(settings: Settings) -> LogRecordExporter:
     )
 
     return HTTPLogExporter(**_exporters._http_arguments(settings, "logs"))
+
+
+def _export_records(
+    settings: Settings, resource: Resource
+) -> tuple[LoggerProvider | None, OTLPLogHandler]:
+    """Attach a handler to the root logger; the provider returned is ours to shut down."""
+    provider = get_logger_provider()
+    if isinstance(provider, LoggerProvider):  # the application's SDK provider wins
+        return None, _attach(OTLPLogHandler(provider))
+    owned = _logger_provider(settings, resource)
+    return owned, _attach(OTLPLogHandler(owned))
 
 
 def _logger_provider(settings: Settings, resource: Resource) -> LoggerProvider:

@@ -179,10 +179,12 @@ class TestLifecycle:
 class TestSampler:
     def test_configure_starts_the_sampler(self, receiver):
         """configure(sampler=...) exports host and process gauges with the other metrics."""
-        apm.configure(endpoint=receiver.http_endpoint, metric_export_interval=3600,
+        apm.configure(endpoint=receiver.http_endpoint, metric_export_interval=0.5,
                       sampler={"gpu": False, "npu": False})  # fmt: skip
-        apm.shutdown(timeout=10)
-        metrics = receiver.wait_for_metrics("process.memory.usage")
+        try:
+            metrics = receiver.wait_for_metrics("process.memory.usage")
+        finally:
+            apm.shutdown(timeout=5)
         names = {metric.name for metric in metrics}
         assert {"system.cpu.utilization", "process.memory.usage"} <= names
 

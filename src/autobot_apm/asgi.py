@@ -1,0 +1,190 @@
+"""APMMiddleware: one server span and one duration record per HTTP request, for any ASGI app.
+
+::
+
+    import autobot_apm as apm
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    apm.instrument_fastapi(app)          # FastAPI: the recommended way
+    app = apm.APMMiddleware(starlette_app, server_timing=True)   # any ASGI application
+
+The span is named ``{method} {route}`` from the route template the framework matched
+(read from the scope after routing), never from the raw path. Health checks are not
+tracked (``excluded_urls``). Lifespan and WebSocket scopes pass through untouched.
+
+FastAPI traces itself once SDK providers exist. The middleware keeps it to one span
+per request: from outside the app it sets the ``fastapi.telemetry`` scope key, which
+makes FastAPI step aside, exactly as FastAPI does for a request it already observes;
+added with ``app.add_middleware`` it runs inside FastAPI's span and adds to that span
+instead of starting its own. ``docs/middleware.md`` has the details.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, MutableMapping
+from time import perf_counter
+from typing import Any, Final
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind
+
+from . import _runtime
+from ._asgi_attributes import metric_attributes, pick_headers, request_url, span_attributes
+from ._asgi_options import RequestOptions, build_options, compile_exclusions, normalize_overrides
+from ._asgi_request import ASGIApp, EnrichingServerRequest, Receive, Send, ServerRequest
+from ._config import SETTINGS_BY_NAME, parse_url_list
+from ._errors import contained
+from ._fastapi import instrument_fastapi
+from .api import server_span_name
+
+__all__ = ["APMMiddleware", "instrument_fastapi", "is_excluded_request"]
+
+Scope = MutableMapping[str, Any]
+Begun = tuple[ServerRequest, otel_context.Context]
+
+# FastAPI's native telemetry skips a request whose scope already has this key.
+FASTAPI_TELEMETRY_KEY: Final = "fastapi.telemetry"
+# Set while this library handles a request, so that a second APMMiddleware (say, one
+# added with app.add_middleware under instrument_fastapi) lets it through untouched.
+REQUEST_KEY: Final = "autobot_apm.request"
+
+_EMPTY_CONTEXT: Final = otel_context.Context()
+_NOT_TRACKED: Begun | None = None  # what a contained fault returns: run the app untracked
+
+
+class APMMiddleware:
+    """Trace and time every HTTP request of an ASGI application.
+
+    Each argument overrides the setting of the same name (and its environment variable,
+    see ``docs/configuration.md``); left as None, the setting applies as configured
+    when the first request arrives, so the app may be built before ``apm.configure()``.
+
+    - ``excluded_urls``: regexes searched in ``scheme://host/path``; matching requests
+      get no span and no metric. None: health, readiness and liveness probes,
+      ``/metrics`` and ``/favicon.ico``; ``()`` excludes nothing.
+    - ``capture_request_headers`` / ``capture_response_headers``: header names or
+      regexes recorded as ``http.request.header.<name>`` (none by default);
+      ``sanitize_header_fields``: headers recorded as ``[REDACTED]`` (credential
+      headers always are).
+    - ``server_timing``: add ``Server-Timing: traceparent;desc="00-..."`` to responses,
+      so a browser front end can join its own timings to the backend trace.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        excluded_urls: str | Iterable[str] | None = None,
+        capture_request_headers: str | Iterable[str] | None = None,
+        capture_response_headers: str | Iterable[str] | None = None,
+        sanitize_header_fields: str | Iterable[str] | None = None,
+        server_timing: bool | None = None,
+    ) -> None:
+        self.app = app
+        self._overrides = normalize_overrides(
+            excluded_urls=excluded_urls,
+            capture_request_headers=capture_request_headers,
+            capture_response_headers=capture_response_headers,
+            sanitize_header_fields=sanitize_header_fields,
+            server_timing=server_timing,
+        )
+        self._options: RequestOptions | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        runtime = _runtime.current
+        if scope["type"] != "http" or runtime is None or REQUEST_KEY in scope:
+            await self.app(scope, receive, send)
+            return
+        claimed = FASTAPI_TELEMETRY_KEY not in scope
+        if claimed:
+            scope[FASTAPI_TELEMETRY_KEY] = None
+        scope[REQUEST_KEY] = None
+        try:
+            begun = self._begin(runtime, scope, receive, send)
+            if begun is None:
+                await self.app(scope, receive, send)
+            else:
+                await begun[0].run(self.app, begun[1])
+        finally:
+            scope.pop(REQUEST_KEY, None)
+            if claimed:
+                scope.pop(FASTAPI_TELEMETRY_KEY, None)
+
+    @contained(_NOT_TRACKED)
+    def _begin(
+        self, runtime: _runtime.Runtime, scope: Scope, receive: Receive, send: Send
+    ) -> Begun | None:
+        """Start tracking ``scope``; None for an excluded request."""
+        started = perf_counter()
+        options = self._options
+        if options is None or options.runtime is not runtime:
+            options = self._options = build_options(runtime, self._overrides)
+        picked = pick_headers(scope.get("headers") or (), options.read_headers)
+        if options.is_excluded(request_url(scope, picked.get("host"))):
+            return None
+        methods = options.method_attributes(scope.get("method") or "")
+        attributes = span_attributes(scope, picked, methods)
+        attributes.update(
+            options.request_headers.attributes(scope["headers"], "http.request.header.")
+        )
+        current = trace.get_current_span()
+        if getattr(current, "kind", None) is SpanKind.SERVER and current.is_recording():
+            current.set_attributes(attributes)
+            enriching = EnrichingServerRequest(
+                options, current, scope, {}, receive, send, started=started, owns_span=False
+            )
+            return enriching, otel_context.get_current()
+        parent = _parent_context(picked, options)
+        span = options.tracer.start_span(
+            server_span_name(methods["http.request.method"], None),
+            context=parent,
+            kind=SpanKind.SERVER,
+            attributes=attributes,
+        )
+        metrics = metric_attributes(scope, methods)
+        return ServerRequest(options, span, scope, metrics, receive, send, started=started), parent
+
+
+def _parent_context(picked: dict[str, str], options: RequestOptions) -> otel_context.Context:
+    """The caller's context from traceparent/tracestate/baggage; empty without them."""
+    if not any(name in picked for name in options.propagation_fields):
+        return _EMPTY_CONTEXT
+    carrier = {name: picked[name] for name in options.propagation_fields if name in picked}
+    return propagate.extract(carrier, context=_EMPTY_CONTEXT)
+
+
+_exclusions: tuple[object, re.Pattern[str] | None] = (object(), None)
+
+
+def is_excluded_request(scope: MutableMapping[str, Any]) -> bool:
+    """Whether the configured ``excluded_urls`` (or the default list) match this request.
+
+    Made to be given to FastAPI, so that its own telemetry skips the same requests when
+    APMMiddleware is added with ``app.add_middleware``::
+
+        app = FastAPI(telemetry={"exclude": apm.is_excluded_request})
+        app.add_middleware(apm.APMMiddleware)
+    """
+    global _exclusions
+    runtime = _runtime.current
+    if _exclusions[0] is not runtime:
+        _exclusions = (runtime, compile_exclusions(_configured_exclusions(runtime)))
+    pattern = _exclusions[1]
+    if pattern is None or scope.get("type") not in ("http", "websocket"):
+        return False
+    host = pick_headers(scope.get("headers") or (), {b"host": "host"}).get("host")
+    return pattern.search(request_url(scope, host)) is not None
+
+
+def _configured_exclusions(runtime: _runtime.Runtime | None) -> tuple[str, ...] | None:
+    if runtime is not None:
+        patterns: tuple[str, ...] | None = runtime.settings.excluded_urls
+        return patterns
+    for variable in SETTINGS_BY_NAME["excluded_urls"].env:
+        if os.environ.get(variable, "").strip():
+            return parse_url_list(variable, os.environ[variable])
+    return None
