@@ -82,3 +82,14 @@ class TestErrors:
 def test_every_setting_is_documented():
     """Each row of the table has a description for the configuration reference."""
     assert all(setting.doc for setting in SETTINGS)
+
+
+def test_configure_takes_every_setting():
+    """configure()'s keyword arguments are exactly the rows of the settings table."""
+    import inspect
+
+    import autobot_apm as apm
+
+    parameters = inspect.signature(apm.configure).parameters
+    assert {setting.name for setting in SETTINGS} == set(parameters)
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in parameters.values())

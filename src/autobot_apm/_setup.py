@@ -7,7 +7,7 @@ import logging
 import multiprocessing.util
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from opentelemetry import metrics, trace
@@ -55,6 +55,12 @@ def configure(
     capture_message_content: bool | str | None = None,
     content_max_length: int | None = None,
     llm_prices: Mapping[str, Any] | None = None,
+    excluded_urls: Sequence[str] | str | None = None,
+    capture_request_headers: Sequence[str] | str | None = None,
+    capture_response_headers: Sequence[str] | str | None = None,
+    sanitize_header_fields: Sequence[str] | str | None = None,
+    server_timing: bool | None = None,
+    logging: bool | str | None = None,
     sampler: bool | Mapping[str, Any] | None = None,
 ) -> None:
     """Set up telemetry for this process. Safe to call more than once.
