@@ -39,6 +39,7 @@ def configure(
     service_version: str | None = None,
     environment: str | None = None,
     resource_attributes: Mapping[str, Any] | None = None,
+    disabled: bool | None = None,
     exporter: str | None = None,
     protocol: str | None = None,
     endpoint: str | None = None,
