@@ -89,7 +89,9 @@ def run(uploads: int = 20, batch_size: int = 5) -> None:
 
 def main() -> None:
     apm.configure(service_name="media-pipeline", logging=True)
-    logging.basicConfig(level=logging.INFO, format=apm.LOG_FORMAT)
+    console = logging.StreamHandler()
+    console.setFormatter(apm.TraceContextFormatter())  # lines show trace_id and span_id
+    logging.basicConfig(level=logging.INFO, handlers=[console])
     random.seed(7)
     run()
     apm.shutdown()

@@ -81,7 +81,15 @@ def main() -> None:
     args = parser.parse_args()
     address = os.environ.get("AUTOBOT_APM_PROMETHEUS", "127.0.0.1:9464")
     # No OTLP exporter here: the metrics are pulled by Prometheus, traces are not kept.
-    apm.configure(service_name="backend", exporter="none", prometheus=address)
+    # The host and process gauges fill the dashboard's host panels.
+    apm.configure(
+        service_name="backend",
+        exporter="none",
+        prometheus=address,
+        sampler={"host": True, "process": True, "gpu": False, "npu": False},
+    )
+    # A pool of 10 database connections, 7 of them busy (a real app reads its pool).
+    apm.observe_connection_pool("main", used=lambda: 7, idle=lambda: 3, max=lambda: 10)
     calls = serve_traffic(args.seconds, args.failure_rate)
     lines = scrape(address).splitlines()
     print(f"{calls} calls served; http://{address}/metrics shows:")

@@ -3,10 +3,10 @@
 import time
 
 import pytest
+from autobot_apm.testing import Capture, capture_telemetry
 from opentelemetry.trace import SpanKind
 
 import autobot_apm as apm
-from autobot_apm.testing import Capture, capture_telemetry
 
 DURATION = "db.client.operation.duration"
 
@@ -83,6 +83,27 @@ class TestMetric:
                 pass
         assert ["autobot_apm.slow_operation"] == [e.name for e in capture.span("SELECT t").events]
         assert () == tuple(capture.span("SELECT fast").events)
+
+
+class TestVectorSearch:
+    def test_retrieved_records_count_top_k_and_best_score(self, apm_capture: Capture):
+        """op.retrieved() reports results as rows, plus top-k and the best score."""
+        with apm.track_database("qdrant", operation="search", collection="docs") as op:
+            op.retrieved(count=4, top_k=5, best_score=0.87)
+        attributes = apm_capture.span("search docs").attributes
+        assert 4 == attributes["db.response.returned_rows"]
+        assert 5 == attributes["autobot_apm.db.vector.top_k"]
+        assert 0.87 == attributes["autobot_apm.db.vector.best_score"]
+        assert 1 == apm_capture.histogram_count("db.client.response.returned_rows")
+
+    @pytest.mark.parametrize("bad", [True, float("nan"), "5", None])
+    def test_unusable_values_are_left_out(self, apm_capture: Capture, bad):
+        """Values that are not counts or finite scores are ignored, never raised."""
+        with apm.track_database("chroma", operation="query", collection="docs") as op:
+            op.retrieved(top_k=bad, best_score=bad)
+        attributes = apm_capture.span("query docs").attributes
+        assert "autobot_apm.db.vector.top_k" not in attributes
+        assert "autobot_apm.db.vector.best_score" not in attributes
 
 
 class TestConnectionPool:

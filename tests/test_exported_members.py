@@ -13,9 +13,13 @@ def test_public_names():
         "DatabaseOperation",
         "Operation",
         "Sampler",
+        "TraceContextFilter",
+        "TraceContextFormatter",
+        "TrackedOperation",
         "configure",
         "current_operation",
         "describe_hardware",
+        "instrument_logging",
         "is_configured",
         "observe_connection_pool",
         "shutdown",
@@ -24,6 +28,8 @@ def test_public_names():
         "track_api",
         "track_cache",
         "track_database",
+        "track_operation",
+        "uninstrument_logging",
     ]
     assert expected == autobot_apm.__all__
     assert sorted(autobot_apm.__all__) == autobot_apm.__all__

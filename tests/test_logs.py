@@ -33,7 +33,7 @@ def _restore_logging():
     factory, handlers = logging.getLogRecordFactory(), list(logging.getLogger().handlers)
     yield
     uninstrument_logging()
-    _logs._state["service_name"] = None
+    _logs._state.update(wrapped=None, in_chain=False, active=False, service_name=None)
     logging.setLogRecordFactory(factory)
     logging.getLogger().handlers[:] = handlers
 
@@ -84,9 +84,28 @@ class TestRecordFactory:
         original = logging.getLogRecordFactory()
         instrument_logging()
         instrument_logging()
-        assert original is _logs._state["previous_factory"]
+        assert original is _logs._state["wrapped"]
         uninstrument_logging()
         assert original is logging.getLogRecordFactory()
+        assert not hasattr(logging.makeLogRecord({}), "otelTraceID")
+
+    def test_a_factory_wrapped_around_ours_is_kept(self):
+        """If another library wrapped our factory, uninstrumenting keeps its chain intact."""
+        instrument_logging()
+        ours = logging.getLogRecordFactory()
+        seen = []
+
+        def theirs(*args, **kwargs):
+            seen.append(args[0])
+            return ours(*args, **kwargs)
+
+        logging.setLogRecordFactory(theirs)
+        uninstrument_logging()
+        assert not hasattr(logging.makeLogRecord({"name": "a"}), "otelTraceID")
+        instrument_logging()
+        assert hasattr(logging.makeLogRecord({"name": "b"}), "otelTraceID")
+        assert theirs is logging.getLogRecordFactory()
+        assert 2 == len(seen)
 
 
 class TestFilterAndFormatter:

@@ -14,7 +14,7 @@ from autobot_apm._sql import (
     summarize_sql,
 )
 
-PROPERTY = settings(max_examples=250, deadline=None)
+PROPERTY = settings(max_examples=200, deadline=None)
 SECRET = "Zq7Xv"  # a marker that no template word contains
 
 
@@ -185,7 +185,7 @@ class TestSanitizeSqlNeverLeaks:
     @given(st.data())
     def test_no_generated_literal_survives(self, data: st.DataObject) -> None:
         """Literals built from hostile text never show up in the sanitized query."""
-        literals = [data.draw(_literal()) for _ in range(4)]
+        literals = [data.draw(LITERAL) for _ in range(4)]
         (a, shown_a), (b, shown_b), (c, shown_c), (d, shown_d) = literals
         query = (
             f"SELECT * FROM t WHERE a = {a} AND b IN ({b}, {c})\n"
@@ -199,7 +199,7 @@ class TestSanitizeSqlNeverLeaks:
     @given(st.data())
     def test_no_generated_literal_reaches_the_summary(self, data: st.DataObject) -> None:
         """The summary is read from sanitized text, so no literal can appear in it."""
-        literal, shown = data.draw(_literal())
+        literal, shown = data.draw(LITERAL)
         query = f"SELECT * FROM t WHERE a = {literal} UNION SELECT * FROM u WHERE b = {literal}"
         assert shown not in (summarize_sql(query) or "")
 
@@ -218,10 +218,13 @@ def _string_content() -> st.SearchStrategy[str]:
     )
 
 
+STRING_CONTENT = _string_content()
+
+
 @st.composite
 def _literal(draw: st.DrawFn) -> tuple[str, str]:
     """A literal in one of its SQL spellings, and the text of it that must not show."""
-    content = draw(_string_content())
+    content = draw(STRING_CONTENT)
     number = draw(st.integers(min_value=10**7, max_value=10**12))
     standard = "'" + content.replace("'", "''") + "'"
     backslashed = "'" + content.replace("\\", "\\\\").replace("'", "\\'") + "'"
@@ -232,6 +235,9 @@ def _literal(draw: st.DrawFn) -> tuple[str, str]:
     if choice in strings:
         return choice, SECRET
     return choice, f"{number:x}" if choice.startswith("0x") else str(number)
+
+
+LITERAL = _literal()
 
 
 class TestSummarizeSql:

@@ -16,6 +16,12 @@
 
 from ._errors import ConfigurationError
 from ._health import telemetry_health
+from ._logs import (
+    TraceContextFilter,
+    TraceContextFormatter,
+    instrument_logging,
+    uninstrument_logging,
+)
 from ._operation import Operation, current_operation
 from ._pools import ConnectionPool, observe_connection_pool
 from ._setup import configure, is_configured, shutdown
@@ -23,6 +29,7 @@ from ._version import VERSION
 from .api import ApiOperation, track_api
 from .cache import CacheOperation, track_cache
 from .database import DatabaseOperation, track_database
+from .operation import TrackedOperation, track_operation
 from .sampler import Sampler, describe_hardware, start_sampler
 
 __version__ = VERSION
@@ -35,9 +42,13 @@ __all__ = [
     "DatabaseOperation",
     "Operation",
     "Sampler",
+    "TraceContextFilter",
+    "TraceContextFormatter",
+    "TrackedOperation",
     "configure",
     "current_operation",
     "describe_hardware",
+    "instrument_logging",
     "is_configured",
     "observe_connection_pool",
     "shutdown",
@@ -46,4 +57,6 @@ __all__ = [
     "track_api",
     "track_cache",
     "track_database",
+    "track_operation",
+    "uninstrument_logging",
 ]

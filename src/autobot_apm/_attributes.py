@@ -43,6 +43,7 @@ OTHER: Final = "_OTHER"
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _NESTED_DEPTH = 4
 _NESTED_NODES = 128  # values rendered in one nested structure, all levels together
+_MAX_ATTRIBUTES = 1024  # the SDK keeps 128 attributes by default; reading more is waste
 _SEQUENCES = (list, tuple, set, frozenset, range, deque)
 T = TypeVar("T")
 
@@ -93,25 +94,36 @@ def coerce(value: object, max_length: int = MAX_ATTRIBUTE_LENGTH) -> AttributeVa
     items; mappings and nested containers become a bounded JSON string; other objects
     their ``str()``.
     """
+    return _coerce(value, max_length)
+
+
+def _coerce(value: object, max_length: int) -> AttributeValue | None:
+    kind = type(value)
+    if kind is list or kind is tuple:
+        return _sequence(value, max_length, sort=False)
     primitive = _primitive(value, max_length)
     if not isinstance(primitive, _NotPrimitive):
         return primitive
-    kind = type(value)
-    if _is_sequence(kind) and not issubclass(kind, Mapping):
-        return _sequence(value, max_length)
     if issubclass(kind, Mapping):
         return truncate(_to_json(value, max_length), max_length)
+    if _is_sequence(kind):
+        return _sequence(value, max_length, sort=issubclass(kind, AbstractSet))
     return truncate(safe_str(value), max_length)
 
 
 def _primitive(value: object, max_length: int) -> Primitive | _NotPrimitive | None:
-    # Types are tested on type(value): isinstance() may consult a hostile __class__.
+    # Exact types first, the common case; then subclasses, tested on type(value):
+    # isinstance() may consult a __class__ that lies or raises (mocks, proxies).
+    if type(value) is str:
+        return (
+            value if len(value) <= max_length and value.isascii() else truncate(value, max_length)
+        )
+    if type(value) is int and _INT64_MIN <= value <= _INT64_MAX:
+        return value
+    if type(value) is bool or type(value) is float or value is None:
+        return value
     kind = type(value)
-    if kind is str:
-        return truncate(cast(str, value), max_length)
-    if kind is bool or kind is float or value is None:
-        return cast("bool | float | None", value)
-    if kind is int or issubclass(kind, numbers.Integral):
+    if issubclass(kind, numbers.Integral):
         return _integer(value, max_length)
     if issubclass(kind, numbers.Real):
         return _convert(float, value)
@@ -156,7 +168,7 @@ def _items(values: Iterable[object], limit: int) -> list[object] | None:
         return None
 
 
-def _sequence(values: object, max_length: int) -> AttributeValue:
+def _sequence(values: object, max_length: int, *, sort: bool) -> AttributeValue:
     items = _items(cast("Iterable[object]", values), MAX_SEQUENCE_ITEMS)
     if items is None:
         return UNPRINTABLE
@@ -169,14 +181,13 @@ def _sequence(values: object, max_length: int) -> AttributeValue:
             primitive = truncate(safe_str(item), max_length)
         if primitive is not None:
             primitives.append(primitive)
-    return _homogeneous(primitives, sort=issubclass(type(values), AbstractSet))
+    return _homogeneous(primitives, sort=sort)
 
 
 def _homogeneous(primitives: list[Primitive], *, sort: bool) -> AttributeValue:
     """OpenTelemetry arrays hold one type: mixed items all become strings."""
-    kinds = {type(item) for item in primitives}
-    if len(kinds) > 1 or kinds == {str}:
-        return tuple(item if isinstance(item, str) else str(item) for item in primitives)
+    if len(set(map(type, primitives))) > 1:
+        return tuple(map(str, primitives))
     if sort:  # a set has no order of its own; one kind of primitive is comparable
         primitives = sorted(primitives)
     return tuple(primitives)  # type: ignore[return-value]  # one kind: homogeneous
@@ -200,7 +211,7 @@ def _plain(value: object, max_length: int, depth: int, budget: list[int]) -> obj
     if issubclass(kind, Mapping):
         pairs = _items(_mapping_items(cast("Mapping[Any, Any]", value)), MAX_SEQUENCE_ITEMS)
         return {
-            _json_key(pair): _plain(_pair_value(pair), max_length, depth - 1, budget)
+            _pair_key(pair): _plain(_pair_value(pair), max_length, depth - 1, budget)
             for pair in pairs or ()
         }
     if _is_sequence(kind):
@@ -216,7 +227,7 @@ def _mapping_items(mapping: Mapping[Any, Any]) -> Iterable[object]:
         return ()
 
 
-def _json_key(pair: object) -> str:
+def _pair_key(pair: object) -> str:
     key = pair[0] if type(pair) is tuple and len(pair) == 2 else pair
     return key if type(key) is str else safe_str(key)
 
@@ -233,10 +244,10 @@ def coerce_attributes(
     if not issubclass(type(attributes), Mapping):
         return {}
     coerced: dict[str, AttributeValue] = {}
-    pairs = _items(_mapping_items(cast("Mapping[Any, Any]", attributes)), 1_000_000)
+    pairs = _items(_mapping_items(cast("Mapping[Any, Any]", attributes)), _MAX_ATTRIBUTES)
     for pair in pairs or []:
-        key, value = _attribute_key(_json_key(pair)), _pair_value(pair)
-        result = coerce(value, max_length) if key else None
+        key, value = _attribute_key(_pair_key(pair)), _pair_value(pair)
+        result = _coerce(value, max_length) if key else None
         if key and result is not None:
             coerced[key] = result
     return coerced

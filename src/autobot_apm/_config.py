@@ -162,6 +162,13 @@ def parse_any(name: str, value: Any) -> Any:
     return value
 
 
+def parse_logging(name: str, value: Any) -> str:
+    """off, ids or otlp; the rule lives with the logs module (imported late: it imports us)."""
+    from ._logs import parse_logging as parse
+
+    return parse(name, value)
+
+
 @dataclass(frozen=True)
 class Setting:
     """One row of the settings table."""
@@ -356,7 +363,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "logging",
         ("AUTOBOT_APM_LOGGING",),
-        parse_any,
+        parse_logging,
         None,
         "Put trace_id/span_id/service.name on standard logging records; 'otlp' also exports "
         "log records over OTLP.",

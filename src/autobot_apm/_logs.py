@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,10 +45,12 @@ NO_TRACE_ID, NO_SPAN_ID = "0" * 32, "0" * 16
 # Records from these loggers are never exported: a failing export logs through them, and
 # exporting those records would feed the failure back into itself.
 QUIET_LOGGERS = ("opentelemetry", "autobot_apm")
-_RESERVED = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", *STAMPS}
+_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
+_RESERVED = _RECORD_FIELDS | {"message", "asctime", *STAMPS}  # the rest came from extra=
 
 _lock = threading.Lock()
-_state: dict[str, Any] = {"previous_factory": None, "service_name": None}
+# wrapped: the record factory ours calls; in_chain: ours is installed; active: it stamps.
+_state: dict[str, Any] = {"wrapped": None, "in_chain": False, "active": False, "service_name": None}
 
 
 def parse_logging(name: str, value: object) -> str:
@@ -113,26 +114,27 @@ def instrument_logging(*, service_name: str | None = None) -> None:
     with _lock:
         if service_name is not None:
             _state["service_name"] = service_name
-        if _state["previous_factory"] is None:
-            _state["previous_factory"] = logging.getLogRecordFactory()
+        if not _state["in_chain"]:
+            _state["wrapped"] = logging.getLogRecordFactory()
             logging.setLogRecordFactory(_stamping_factory)
+            _state["in_chain"] = True
+        _state["active"] = True
 
 
 def uninstrument_logging() -> None:
     """Stop stamping records; restores the record factory that was there before."""
     with _lock:
-        previous = _state["previous_factory"]
-        _state["previous_factory"] = None
-        # Another library may have wrapped our factory since: then ours stays in its
-        # chain, and passes records through unchanged from now on.
-        if previous is not None and logging.getLogRecordFactory() is _stamping_factory:
-            logging.setLogRecordFactory(previous)
+        _state["active"] = False
+        # Another library may have wrapped our factory since: ours then stays in its
+        # chain, passing records through unchanged, and is reused by the next instrument.
+        if _state["in_chain"] and logging.getLogRecordFactory() is _stamping_factory:
+            logging.setLogRecordFactory(_state["wrapped"])
+            _state["in_chain"] = False
 
 
 def _stamping_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-    previous: Callable[..., logging.LogRecord] | None = _state["previous_factory"]
-    record = (previous or logging.LogRecord)(*args, **kwargs)
-    return stamp(record) if previous is not None else record
+    record: logging.LogRecord = _state["wrapped"](*args, **kwargs)
+    return stamp(record) if _state["active"] else record
 
 
 # --- OTLP export ---------------------------------------------------------------------
@@ -212,7 +214,7 @@ def setup_logging(settings: Settings, resource: Resource) -> LoggingSetup | None
     mode = parse_logging("logging", settings.logging)
     if mode == "off":
         return None
-    setup = LoggingSetup(None, None, owns_factory=_state["previous_factory"] is None)
+    setup = LoggingSetup(None, None, owns_factory=not _state["active"])
     instrument_logging(service_name=str(resource.attributes.get("service.name", "")) or None)
     if mode == "otlp" and _exports_otlp(settings) and not _application_exports_logs():
         try:

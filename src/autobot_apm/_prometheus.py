@@ -125,8 +125,9 @@ def serve(address: ListenAddress, app: Any) -> WSGIServer:
     # A literal IPv6 address needs an IPv6 socket; host names bind over IPv4.
     server_class = _IPv6ThreadingServer if ":" in address.host else _ThreadingServer
     server = make_server(address.host, address.port, app, server_class, _QuietHandler)
+    # The poll interval bounds how long shutdown() waits for the serving thread.
     thread = threading.Thread(
-        target=server.serve_forever, name="autobot-apm-prometheus", daemon=True
+        target=server.serve_forever, args=(0.1,), name="autobot-apm-prometheus", daemon=True
     )
     thread.start()
     return server

@@ -118,19 +118,28 @@ def _redact_userinfo(text: str) -> str:
     end_match = _AUTHORITY_END.search(text, start)
     end = end_match.start() if end_match else len(text)
     at = text.rfind("@", start, end)
-    if at < 0 and _has_invalid_port(text[start:end]):
+    if at < 0 and _is_malformed(text[start:end]):
         at = text.rfind("@", start)  # the password holds `/`, `?` or `#`, unencoded
     if at < 0:
         return text
     return f"{text[:start]}{REDACTED}:{REDACTED}{text[at:]}"
 
 
-def _has_invalid_port(host_and_port: str) -> bool:
-    after_host = (
-        host_and_port.rpartition("]")[2] if host_and_port.startswith("[") else host_and_port
-    )
-    _, colon, port = after_host.rpartition(":")
-    return bool(colon and port) and not (port.isascii() and port.isdigit())
+def _is_malformed(authority: str) -> bool:
+    """A host with a stray ``:`` or a port that is no number: a raw password, likely."""
+    if authority.startswith("["):  # an IPv6 literal: [2001:db8::1]:8080
+        host_end = authority.find("]")
+        after = authority[host_end + 1 :] if host_end >= 0 else "?"
+        if after[:1] not in ("", ":"):
+            return True
+        port = after[1:]
+    else:
+        host, colon, port = authority.rpartition(":")
+        if not colon:
+            return False
+        if ":" in host:
+            return True
+    return bool(port) and not (port.isascii() and port.isdigit())
 
 
 def _text(value: object) -> str:
@@ -144,8 +153,7 @@ def _text(value: object) -> str:
 
 # --- headers -------------------------------------------------------------------------------
 
-HeaderPairs = Iterable[tuple[str | bytes, str | bytes]]
-_DECISION_CACHE_SIZE = 1024
+_ENTRY_CACHE_SIZE = 1024  # header names come from clients: the cache must stay bounded
 _KEEP, _REDACT, _SKIP = "keep", "redact", "skip"
 _NO_HEADERS: dict[str, tuple[str, ...]] = {}
 
@@ -163,14 +171,15 @@ class HeaderCapture:
         # {"http.request.header.content-type": ("application/json",)}
     """
 
-    __slots__ = ("_capture", "_decisions", "_sanitize")
+    __slots__ = ("_capture", "_entries", "_sanitize")
 
     def __init__(
         self, capture: str | Iterable[str] = (), sanitize: str | Iterable[str] = ()
     ) -> None:
         self._capture = _compile_patterns(capture)
         self._sanitize = _compile_patterns(sanitize)
-        self._decisions: dict[str, str] = {}
+        # Header name as received -> (lowercase name, decision).
+        self._entries: dict[object, tuple[str, str]] = {}
 
     @property
     def enabled(self) -> bool:
@@ -190,20 +199,22 @@ class HeaderCapture:
     @contained(_NO_HEADERS)
     def _collect(self, headers: object, prefix: str) -> dict[str, tuple[str, ...]]:
         captured: dict[str, list[str]] = {}
-        for name, value in header_pairs(headers):
-            decision = self._decide(name)
-            if decision != _SKIP:
-                kept = value if decision == _KEEP else REDACTED_HEADER_VALUE
-                captured.setdefault(prefix + name, []).append(kept)
+        for raw_name, raw_value in _raw_pairs(headers):
+            name, decision = self._entry(raw_name)
+            if decision is not _SKIP:
+                value = _latin1(raw_value) if decision is _KEEP else REDACTED_HEADER_VALUE
+                captured.setdefault(prefix + name, []).append(value)
         return {key: tuple(values) for key, values in captured.items()}
 
-    def _decide(self, name: str) -> str:
-        decision = self._decisions.get(name)
-        if decision is None:
-            decision = self._decision(name)
-            if len(self._decisions) < _DECISION_CACHE_SIZE:  # names come from clients
-                self._decisions[name] = decision
-        return decision
+    def _entry(self, raw_name: object) -> tuple[str, str]:
+        key = raw_name if type(raw_name) is bytes or type(raw_name) is str else _latin1(raw_name)
+        entry = self._entries.get(key)
+        if entry is None:
+            name = _latin1(key).lower()
+            entry = (name, self._decision(name))
+            if len(self._entries) < _ENTRY_CACHE_SIZE:
+                self._entries[key] = entry
+        return entry
 
     def _decision(self, name: str) -> str:
         if not any(pattern.fullmatch(name) for pattern in self._capture):
@@ -228,39 +239,52 @@ def _compile(pattern: str) -> re.Pattern[str]:
 
 def header_pairs(headers: object) -> Iterator[tuple[str, str]]:
     """(lowercase name, value) pairs from ASGI raw headers or any mapping of headers."""
+    for name, value in _raw_pairs(headers):
+        yield _latin1(name).lower(), _latin1(value)
+
+
+def _raw_pairs(headers: object) -> Iterator[tuple[object, object]]:
+    """(name, value) pairs as given, undecoded; a list of values gives several pairs."""
     try:
-        for pair in _raw_items(headers):
+        for pair in headers if type(headers) is list else _items(headers):
             if type(pair) is not tuple or len(pair) != 2:
                 continue
             name, values = pair
-            for value in values if type(values) in (list, tuple) else (values,):
-                yield _latin1(name).lower(), _latin1(value)
+            if type(values) is list or type(values) is tuple:
+                yield from ((name, value) for value in values)
+            else:
+                yield name, values
     except Exception:
         return  # a broken headers object costs its headers, never the request
 
 
-def _raw_items(headers: object) -> Iterable[object]:
+def _items(headers: object) -> Iterable[object]:
     # httpx merges repeated headers in items(); multi_items() keeps them apart.
     for method in ("multi_items", "items"):
         getter = getattr(headers, method, None)
         if callable(getter):
             return getter()  # type: ignore[no-any-return]
-    return headers if isinstance(headers, list | tuple) else ()
+    return headers if type(headers) is tuple else ()
 
 
 def _latin1(value: object) -> str:
     # ASGI and HTTP/1.1 header bytes are latin-1: decoding them never fails.
-    if isinstance(value, bytes | bytearray):
-        return bytes(value).decode("latin-1")
-    return value if isinstance(value, str) else _text(value)
+    if type(value) is str:
+        return value
+    if type(value) is bytes or type(value) is bytearray:
+        return value.decode("latin-1")
+    return _text(value)
 
 
 # --- client address ------------------------------------------------------------------------
 
 _FIRST_ELEMENT = re.compile(r'(?:[^,"]++|"(?:[^"\\]++|\\.)*+"?)*+')
 _FOR_PARAMETER = re.compile(r'(?:^|;)\s*for\s*=\s*("(?:[^"\\]++|\\.)*+"|[^;,\s]*)', re.IGNORECASE)
-
-
+_FORWARDING: dict[str | bytes, str] = {
+    spelling: name
+    for name in ("forwarded", "x-forwarded-for")
+    for spelling in (name, name.encode())
+}
 _NO_ADDRESS: str | None = None
 
 
@@ -272,18 +296,28 @@ def client_address(headers: object) -> str | None:
     header that names its client ``unknown`` or by an obfuscated id (``_hidden``) gives
     None: the proxy chose not to say, and a spoofable ``X-Forwarded-For`` is no better.
     """
-    forwarded = _first_value(headers, "forwarded")
+    values = _forwarding_values(headers)
+    forwarded = values.get("forwarded")
     if forwarded is not None:
         element = _FIRST_ELEMENT.match(forwarded)
         found = _FOR_PARAMETER.search(element.group() if element else "")
         if found is not None:
             return _ip_address(found.group(1))
-    forwarded_for = _first_value(headers, "x-forwarded-for")
+    forwarded_for = values.get("x-forwarded-for")
     return None if forwarded_for is None else _ip_address(forwarded_for.split(",")[0])
 
 
-def _first_value(headers: object, name: str) -> str | None:
-    return next((value for key, value in header_pairs(headers) if key == name), None)
+def _forwarding_values(headers: object) -> dict[str, str]:
+    """The first value of each forwarding header; other headers are not even decoded."""
+    values: dict[str, str] = {}
+    for raw_name, raw_value in _raw_pairs(headers):
+        if type(raw_name) is bytes or type(raw_name) is str:
+            name = _FORWARDING.get(raw_name.lower())  # ASGI names are bytes: no decoding
+        else:
+            name = _FORWARDING.get(_latin1(raw_name).lower())
+        if name is not None and name not in values:
+            values[name] = _latin1(raw_value)
+    return values
 
 
 def _ip_address(node: str) -> str | None:

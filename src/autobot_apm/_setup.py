@@ -17,7 +17,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace import sampling as otel_sampling
 
-from . import _exporters, _health, _runtime
+from . import _exporters, _health, _logs, _runtime
 from ._config import Settings, resolve
 from ._version import VERSION
 
@@ -92,6 +92,7 @@ def configure(
             return
         tracer_provider, meter_provider = _providers(settings)
         _state["sampler"] = _start_sampler(settings, meter_provider)
+        _state["logs"] = _start_logging(settings, tracer_provider)
         runtime = _runtime.Runtime(
             tracer_provider.get_tracer(INSTRUMENTATION_SCOPE, VERSION),
             meter_provider.get_meter(INSTRUMENTATION_SCOPE, VERSION),
@@ -146,6 +147,7 @@ def shutdown(timeout: float | None = None) -> bool:
         settings: Settings | None = _state["settings"]
         owned: tuple[Any, ...] = _state["owned"]
         sampler = _state.pop("sampler", None)
+        _logs.shutdown_logging(_state.pop("logs", None))
         _state.update(settings=None, owned=())
     _runtime.install(None)
     flushed = True
@@ -174,6 +176,18 @@ def _start_sampler(settings: Settings, meter_provider: metrics.MeterProvider) ->
         _state.update(settings=None, owned=())
         _run_bounded([provider.shutdown for provider in owned], settings.shutdown_timeout)
         raise
+
+
+def _start_logging(settings: Settings, tracer_provider: trace.TracerProvider) -> Any:
+    """Trace context on logging records, and OTLP export of them (configure(logging=...)).
+
+    Log records name the same service as the spans: an adopted tracer provider's resource.
+    """
+    resource = getattr(tracer_provider, "resource", None) or _resource(settings)
+    logs = _logs.setup_logging(settings, resource)
+    if logs is not None and logs.provider is not None:
+        _state["owned"] = (*_state["owned"], logs.provider)  # flushed by shutdown()
+    return logs
 
 
 def _providers(settings: Settings) -> tuple[trace.TracerProvider, metrics.MeterProvider]:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from typing import Any, TypeVar, overload
+from typing import Any, TypeGuard, TypeVar, overload
 
 from opentelemetry.trace import SpanKind
 
@@ -23,6 +24,9 @@ DB_RETURNED_ROWS = MetricSpec(
     "Rows returned by database operations.", ROW_BUCKETS,
 )  # fmt: skip
 
+# Vector search results (no semantic convention exists; the names are ours).
+VECTOR_TOP_K = "autobot_apm.db.vector.top_k"
+VECTOR_BEST_SCORE = "autobot_apm.db.vector.best_score"
 # Systems whose queries are commands with arguments rather than SQL text.
 COMMAND_SYSTEMS = frozenset({"redis", "valkey", "memcached"})
 # Database errors carry their server's code under one of these names (DB-API drivers).
@@ -30,7 +34,8 @@ _STATUS_CODE_ATTRIBUTES = ("sqlstate", "pgcode", "errno", "code")
 
 
 class DatabaseOperation(Operation):
-    """A tracked database call. ``rows(n)`` reports how many rows it returned."""
+    """A tracked database call. ``rows(n)`` reports how many rows it returned;
+    ``retrieved(count, top_k, best_score)`` reports a vector search."""
 
     __slots__ = ("_rows",)
 
@@ -43,6 +48,21 @@ class DatabaseOperation(Operation):
         if isinstance(count, int) and count >= 0:
             self._rows = count
             self.span.set_attribute("db.response.returned_rows", count)
+
+    def retrieved(
+        self, count: int | None = None, top_k: int | None = None, best_score: float | None = None
+    ) -> None:
+        """Report a vector search: results returned (as rows), results asked for, best score.
+
+        ``top_k`` and ``best_score`` are this library's ``autobot_apm.db.vector.top_k`` and
+        ``autobot_apm.db.vector.best_score`` span attributes (semconv has none).
+        """
+        if count is not None:
+            self.rows(count)
+        if type(top_k) is int and top_k > 0:
+            self.span.set_attribute(VECTOR_TOP_K, top_k)
+        if _finite_score(best_score):
+            self.span.set_attribute(VECTOR_BEST_SCORE, float(best_score))
 
     def _on_exception(self, exc: BaseException) -> None:
         super()._on_exception(exc)
@@ -64,6 +84,10 @@ class DatabaseOperation(Operation):
                 "autobot_apm.slow_operation",
                 {"duration_s": duration, "threshold_s": threshold},
             )
+
+
+def _finite_score(value: object) -> TypeGuard[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class DatabaseTracker(Tracker[DatabaseOperation]):

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -26,8 +27,13 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "rules" / "autobot-apm.rules.yml"
+DASHBOARD = ROOT / "dashboards" / "autobot-apm.json"
 APP = ROOT / "examples" / "prometheus_app.py"
 DEADLINE_SECONDS = 60.0
+# Dashboard rows the example app fills; the LLM, GPU and NPU rows stay empty here.
+ROWS_WITH_DATA = ("Overview", "RED per route", "Database", "Cache", "Host")
+# What Grafana would substitute: every service and route, a rate window of a minute.
+GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$job": ".*", "$route": ".*"}
 
 PROMETHEUS_CONFIG = """
 global:
@@ -119,9 +125,26 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def query(base: str, promql: str) -> list[dict[str, Any]]:
+    """The instant vector of ``promql``; a PromQL error fails the test with its message."""
     url = f"{base}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"
-    result: list[dict[str, Any]] = get_json(url)["data"]["result"]
+    try:
+        result: list[dict[str, Any]] = get_json(url)["data"]["result"]
+    except urllib.error.HTTPError as exc:
+        pytest.fail(f"Prometheus rejected {promql!r}: {exc.read().decode()}")
     return result
+
+
+def dashboard_targets() -> list[tuple[str, str, str]]:
+    """(row, panel, PromQL) of every query, with Grafana's variables filled in."""
+    targets, row = [], ""
+    for panel in json.loads(DASHBOARD.read_text())["panels"]:
+        row = panel["title"] if panel["type"] == "row" else row
+        for target in panel.get("targets", []):
+            expression = target["expr"]
+            for variable, value in GRAFANA_VARIABLES.items():
+                expression = expression.replace(variable, value)
+            targets.append((row, panel["title"], expression))
+    return targets
 
 
 class TestPrometheusScrapesTheExample:
@@ -153,3 +176,13 @@ class TestPrometheusScrapesTheExample:
         """service.name of the resource is scraped as target_info{service_name=...}."""
         samples = wait_for("target_info", lambda: query(prometheus, "target_info"))
         assert "backend" == samples[0]["metric"]["service_name"]
+
+    def test_dashboard_queries_run_and_show_the_example(self, prometheus: str) -> None:
+        """Every panel query is valid PromQL; those of the rows the example fills have data."""
+        unexpected = []
+        for row, title, expression in dashboard_targets():
+            if row in ROWS_WITH_DATA:
+                wait_for(f"data for panel {title!r}", lambda e=expression: query(prometheus, e))
+            elif query(prometheus, expression):
+                unexpected.append(title)  # an LLM, GPU or NPU panel with data: not this app's
+        assert [] == unexpected

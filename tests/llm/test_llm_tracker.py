@@ -16,10 +16,11 @@ FIRST_CHUNK = "gen_ai.client.operation.time_to_first_chunk"
 OPENAI_ANSWER = {
     "id": "chatcmpl-1",
     "model": "gpt-4o-mini-2024-07-18",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"},
-                 "finish_reason": "stop"}],
+    "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "Hi"}, "finish_reason": "stop"}
+    ],
     "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15},
-}  # fmt: skip
+}
 
 
 class TestForms:
@@ -54,8 +55,10 @@ class TestForms:
             assert isinstance(op, LlmOperation)
             op.usage(input_tokens=5, output_tokens=7)
         span = apm_capture.span("chat llama3.2")
-        assert (5, 7) == (span.attributes["gen_ai.usage.input_tokens"],
-                          span.attributes["gen_ai.usage.output_tokens"])  # fmt: skip
+        assert (5, 7) == (
+            span.attributes["gen_ai.usage.input_tokens"],
+            span.attributes["gen_ai.usage.output_tokens"],
+        )
 
     async def test_async_with_block(self, apm_capture: Capture):
         """`async with` works like `with`."""
@@ -99,9 +102,19 @@ class TestForms:
 class TestAttributes:
     def test_request_parameters(self, apm_capture: Capture):
         """Request parameters become gen_ai.request.* attributes, aliases included."""
-        with track_llm(provider="openai", model="m", server_address="api.example.com",
-                       server_port=8443, max_completion_tokens=256, temperature=0.2,
-                       top_p=0.9, stop="\n", n=2, seed=7, **{"myapp.tier": "gold"}):  # fmt: skip
+        with track_llm(
+            provider="openai",
+            model="m",
+            server_address="api.example.com",
+            server_port=8443,
+            max_completion_tokens=256,
+            temperature=0.2,
+            top_p=0.9,
+            stop="\n",
+            n=2,
+            seed=7,
+            **{"myapp.tier": "gold"},
+        ):
             pass
         attributes = apm_capture.span("chat m").attributes
         assert {
@@ -139,8 +152,10 @@ class TestAttributes:
         assert "gpt-4o-mini-2024-07-18" == attributes["gen_ai.response.model"]
         assert "chatcmpl-1" == attributes["gen_ai.response.id"]
         assert ("stop",) == attributes["gen_ai.response.finish_reasons"]
-        assert (12, 3) == (attributes["gen_ai.usage.input_tokens"],
-                           attributes["gen_ai.usage.output_tokens"])  # fmt: skip
+        assert (12, 3) == (
+            attributes["gen_ai.usage.input_tokens"],
+            attributes["gen_ai.usage.output_tokens"],
+        )
 
     def test_reported_usage_wins_over_the_result(self, apm_capture: Capture):
         """op.usage() overrides what the result says, field by field."""

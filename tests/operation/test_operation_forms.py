@@ -7,6 +7,7 @@ import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
 import autobot_apm as apm
+from autobot_apm import _runtime
 from autobot_apm.operation import TrackedOperation, track_operation
 from autobot_apm.testing import Capture
 
@@ -164,8 +165,9 @@ class TestErrors:
 
 
 class TestUntracked:
-    def test_unconfigured_calls_run_and_reporting_is_harmless(self):
+    def test_unconfigured_calls_run_and_reporting_is_harmless(self, monkeypatch):
         """Without a configured runtime the call runs and op.items() does nothing."""
+        monkeypatch.setattr(_runtime, "current", None)
 
         @track_operation("stage", pipeline="media")
         def stage():
