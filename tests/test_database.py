@@ -35,6 +35,21 @@ class TestSpan:
             pass
         assert ["SET", "orders", "sqlite"] == [span.name for span in apm_capture.spans]
 
+    def test_mysql_double_quoted_strings_are_literals(self, apm_capture: Capture):
+        """On MySQL "..." is a string, so its content is hidden like '...'."""
+        with apm.track_database("mysql", query='SELECT * FROM users WHERE name = "ada"'):
+            pass
+        assert "ada" not in apm_capture.spans[0].attributes["db.query.text"]
+
+    def test_multi_table_query_is_named_by_its_summary(self, apm_capture: Capture):
+        """A join names its span by the summary and sets no single collection."""
+        query = "SELECT * FROM orders JOIN users ON orders.user_id = users.id"
+        with apm.track_database("postgresql", query=query):
+            pass
+        span = apm_capture.spans[0]
+        assert "db.collection.name" not in span.attributes
+        assert span.name == span.attributes["db.query.summary"]
+
     def test_redis_command_is_sanitized(self, apm_capture: Capture):
         """Redis argument values are hidden, the command and key kept."""
         with apm.track_database("redis", operation="SET", query="SET session:1 secret-token"):

@@ -33,6 +33,7 @@ class TestSanitizeSqlLiterals:
             ("SELECT * FROM t WHERE a = _utf8mb4'x'", "SELECT * FROM t WHERE a = ?"),
             ("SELECT * FROM t WHERE a = U&'d\\0061t'", "SELECT * FROM t WHERE a = ?"),
             ("SELECT $$body$$, $fn$ x $$ y $fn$ FROM t", "SELECT ?, ? FROM t"),
+            ("SELECT q'[it's]', Q'{a'b}', q'!c'd!' FROM dual", "SELECT ?, ?, ? FROM dual"),
             ("SELECT 42, 3.14, 1e-3, .5, 6. FROM t", "SELECT ?, ?, ?, ?, ? FROM t"),
             ("SELECT 0xFF, X'FF', B'0101', 0b11 FROM t", "SELECT ?, ?, ?, ? FROM t"),
             ("SELECT TRUE, false, NULL FROM t", "SELECT ?, ?, NULL FROM t"),
@@ -229,7 +230,9 @@ def _literal(draw: st.DrawFn) -> tuple[str, str]:
     standard = "'" + content.replace("'", "''") + "'"
     backslashed = "'" + content.replace("\\", "\\\\").replace("'", "\\'") + "'"
     dollar = "$tag$" + content.replace("$", "") + "$tag$"
-    strings = [standard, backslashed, "E" + backslashed, "N" + standard, "DATE " + standard, dollar]
+    oracle = "q'[" + content.replace("]", "") + "]'"
+    strings = [standard, backslashed, "E" + backslashed, "N" + standard, "DATE " + standard]
+    strings += [dollar, oracle]
     numbers = [str(number), f"-{number}", f"{number}.5", f"{number}e3", f"0x{number:x}"]
     choice = draw(st.sampled_from(strings + numbers))
     if choice in strings:

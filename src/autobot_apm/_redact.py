@@ -94,7 +94,8 @@ def redact_url(url: str) -> str:
 
     Malformed URLs never raise. When the authority is malformed in a way that suggests
     an unencoded password (``https://bob:pa/ss@host``), everything up to the last ``@``
-    is redacted.
+    is redacted. Text without ``//`` is read as ``user:pass@host/path``, so the user
+    part of ``mailto:bob@example.com`` is redacted too.
     """
     text = url if isinstance(url, str) else _text(url)
     if "@" in text:

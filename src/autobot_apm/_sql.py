@@ -18,6 +18,7 @@ import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ._errors import contained
 
@@ -79,7 +80,16 @@ def _literal_pattern(double_quoted_strings: bool) -> re.Pattern[str]:
         rf"\.(?P<fraction>(?<![\w$?)\]]\.)\d{_NUMBER_TAIL})",
     ]
     alternatives += [rf"{d}(?P<number{d}>(?<![\w$?]{d}){_NUMBER_TAIL})" for d in "0123456789"]
+    alternatives += [_oracle_quote(letter) for letter in "qQ"]
     return re.compile("|".join(alternatives))
+
+
+def _oracle_quote(letter: str) -> str:
+    """Oracle's q'[it's]': the quote closes only after the chosen delimiter."""
+    group = f"delimiter_{letter}"
+    closings = r"\[[\s\S]*?\]'|\{[\s\S]*?\}'|\([\s\S]*?\)'|<[\s\S]*?>'"
+    other = rf"(?P<{group}>[^\s\[{{(<])[\s\S]*?(?P={group})'"
+    return rf"{letter}(?P<oracle_{letter}>(?<![\w$]{letter})'(?:{closings}|{other}|[\s\S]*))"
 
 
 _LITERALS = {flag: _literal_pattern(flag) for flag in (False, True)}
@@ -158,7 +168,8 @@ def _is_word_char(char: str) -> bool:
 
 def _clean(text: str, double_quoted_strings: bool) -> str:
     """Sanitized ``text``, not yet truncated: literals ``?``, comments gone, IN collapsed."""
-    text = "\n" + text[:_SCAN_LIMIT].replace(_CUT_MARK, " ")
+    # The marks must mean only what this function put there.
+    text = "\n" + text[:_SCAN_LIMIT].replace(_CUT_MARK, " ").replace(_PREFIX_MARK, " ")
     text = _LITERALS[double_quoted_strings].sub(_replace_literal, text)
     text = text.partition(_CUT_MARK)[0] + ("?" if _CUT_MARK in text else "")
     if _PREFIX_MARK in text:
@@ -427,33 +438,33 @@ def read_operations(sanitized: str) -> tuple[SqlOperation, ...]:
     return _Reader(sanitized).read()
 
 
-_NO_SUMMARY: str | None = None
-_NO_OPERATION: tuple[str | None, str | None] = (None, None)
+class _Analysis(NamedTuple):
+    summary: str | None
+    operation: str | None
+    collection: str | None
+
+
+def _analyze(text: str) -> _Analysis:
+    # Read from the sanitized text: a literal can never end up in a summary or a name.
+    operations = read_operations(_cleaned(text))
+    words = [word for op in operations for word in (op.name, *op.targets)]
+    main = next((op for op in operations if op.depth == 0), None)
+    main = main or next(iter(operations), None)
+    return _Analysis(
+        _join_within(words, SUMMARY_MAX_LENGTH) or None,
+        main.name if main else None,
+        main.targets[0] if main and main.targets else None,
+    )
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
-def _operations_cached(text: str) -> tuple[SqlOperation, ...]:
-    return read_operations(_cleaned(text))
+def _analyze_cached(text: str) -> _Analysis:
+    return _analyze(text)
 
 
-def _operations(query: object) -> tuple[SqlOperation, ...]:
-    # Read from the sanitized text: a literal can never end up in a summary or a name.
+def _analysis(query: object) -> _Analysis:
     text = _as_text(query)
-    if len(text) <= _CACHEABLE_LENGTH:
-        return _operations_cached(text)
-    return read_operations(_cleaned(text))
-
-
-@contained(_NO_SUMMARY)
-def summarize_sql(query: str) -> str | None:
-    """The semconv ``db.query.summary``: operations and their targets in query order.
-
-    ``SELECT * FROM songs s JOIN artists a ON ...`` gives ``SELECT songs artists``;
-    words keep the case they were written in. At most 255 characters, cut between
-    words; None when the text names no operation this function knows.
-    """
-    words = [word for op in _operations(query) for word in (op.name, *op.targets)]
-    return _join_within(words, SUMMARY_MAX_LENGTH) or None
+    return _analyze_cached(text) if len(text) <= _CACHEABLE_LENGTH else _analyze(text)
 
 
 def _join_within(words: list[str], max_length: int) -> str:
@@ -465,6 +476,21 @@ def _join_within(words: list[str], max_length: int) -> str:
     return " ".join(words)
 
 
+_NO_SUMMARY: str | None = None
+_NO_OPERATION: tuple[str | None, str | None] = (None, None)
+
+
+@contained(_NO_SUMMARY)
+def summarize_sql(query: str) -> str | None:
+    """The semconv ``db.query.summary``: operations and their targets in query order.
+
+    ``SELECT * FROM songs s JOIN artists a ON ...`` gives ``SELECT songs artists``;
+    words keep the case they were written in. At most 255 characters, cut between
+    words; None when the text names no operation this function knows.
+    """
+    return _analysis(query).summary
+
+
 @contained(_NO_OPERATION)
 def operation_and_collection(query: str) -> tuple[str | None, str | None]:
     """The main statement's operation (as written) and its first target, for a span name.
@@ -473,11 +499,8 @@ def operation_and_collection(query: str) -> tuple[str | None, str | None]:
     ``SELECT * FROM (SELECT ...) t`` gives ``("SELECT", None)``: an anonymous table is
     no target.
     """
-    operations = _operations(query)
-    main = next((op for op in operations if op.depth == 0), None) or next(iter(operations), None)
-    if main is None:
-        return None, None
-    return main.name, (main.targets[0] if main.targets else None)
+    analysis = _analysis(query)
+    return analysis.operation, analysis.collection
 
 
 # --- redis ---------------------------------------------------------------------------------

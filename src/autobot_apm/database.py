@@ -29,6 +29,7 @@ VECTOR_TOP_K = "autobot_apm.db.vector.top_k"
 VECTOR_BEST_SCORE = "autobot_apm.db.vector.best_score"
 # Systems whose queries are commands with arguments rather than SQL text.
 COMMAND_SYSTEMS = frozenset({"redis", "valkey", "memcached"})
+DOUBLE_QUOTED_STRING_SYSTEMS = frozenset({"mysql", "mariadb"})
 # Database errors carry their server's code under one of these names (DB-API drivers).
 _STATUS_CODE_ATTRIBUTES = ("sqlstate", "pgcode", "errno", "code")
 
@@ -110,10 +111,13 @@ class DatabaseTracker(Tracker[DatabaseOperation]):
         batch_size: int | None = None,
     ) -> None:
         if query is not None and system not in COMMAND_SYSTEMS:
-            guessed_operation, guessed_collection = operation_and_collection(query)
-            operation = operation or guessed_operation
-            collection = collection or guessed_collection
             summary = summary or summarize_sql(query)
+            if _single_target(summary):
+                # Semconv: read operation and table from the text only when the query has
+                # one of each; otherwise the summary alone names the span.
+                guessed_operation, guessed_collection = operation_and_collection(query)
+                operation = operation or guessed_operation
+                collection = collection or guessed_collection
         metric_attributes = {
             "db.system.name": system,
             "db.operation.name": operation,
@@ -138,10 +142,17 @@ class DatabaseTracker(Tracker[DatabaseOperation]):
         )  # fmt: skip
 
 
+def _single_target(summary: str | None) -> bool:
+    return summary is not None and len(summary.split()) == 2
+
+
 def _sanitized(system: str, query: str | None) -> str | None:
     if query is None:
         return None
-    return sanitize_redis(query) if system in COMMAND_SYSTEMS else sanitize_sql(query)
+    if system in COMMAND_SYSTEMS:
+        return sanitize_redis(query)
+    # MySQL and MariaDB (by default) quote strings with "..." too, not only identifiers.
+    return sanitize_sql(query, double_quoted_strings=system in DOUBLE_QUOTED_STRING_SYSTEMS)
 
 
 def _span_name(
