@@ -3,10 +3,10 @@
 import time
 
 import pytest
-from autobot_apm.testing import Capture, capture_telemetry
 from opentelemetry.trace import SpanKind
 
 import autobot_apm as apm
+from autobot_apm.testing import Capture, capture_telemetry
 
 DURATION = "db.client.operation.duration"
 
