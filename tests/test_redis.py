@@ -1,0 +1,58 @@
+"""Tests for autobot_apm._redis: Redis command sanitizing."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from autobot_apm._sql import sanitize_redis
+
+PROPERTY = settings(max_examples=200, deadline=None)
+
+
+class TestSanitizeRedis:
+    @pytest.mark.parametrize(
+        ("command", "expected"),
+        [
+            (
+                ["HMSET", "myhash", "field1", "Hello", "field2", "World"],
+                "HMSET myhash field1 ? field2 ?",
+            ),
+            ("SET key value EX 10", "SET key ? ? ?"),
+            ("GET key", "GET key"),
+            (["MGET", "k1", "k2"], "MGET k1 k2"),
+            ("MSET k1 v1 k2 v2", "MSET k1 ? k2 ?"),
+            ("AUTH user hunter2", "AUTH ?"),
+            ("CONFIG SET requirepass hunter2", "CONFIG SET ? ?"),
+            ([b"EVAL", b"return redis.call('get', KEYS[1])", 1, b"k1", b"arg"], "EVAL ? 1 k1 ?"),
+            (["EVALSHA", "abc123", "2", "k1", "k2", "arg"], "EVALSHA abc123 2 k1 k2 ?"),
+            ("LPUSH queue job-payload", "LPUSH queue ?"),
+            ("PING", "PING"),
+            ("NEWCMD first second third", "NEWCMD first ? ?"),
+            ('SET "my key" "my value"', 'SET "my key" ?'),
+            ("", ""),
+        ],
+    )
+    def test_keeps_names_and_hides_values(self, command: object, expected: str) -> None:
+        """Command, keys and fields are kept; values become ``?`` (``AUTH``: nothing at all)."""
+        assert expected == sanitize_redis(command)  # type: ignore[arg-type]
+
+    def test_keeps_the_command_case(self) -> None:
+        """The command name is recorded as written."""
+        assert "get key" == sanitize_redis("get key")
+
+    def test_hides_arguments_of_unknown_types(self) -> None:
+        """An argument that is neither text, bytes nor a number is not rendered."""
+        assert "GET ?" == sanitize_redis(["GET", object()])
+
+    def test_is_cut_between_words(self) -> None:
+        """A long command stays within ``max_length``, cut between words."""
+        result = sanitize_redis(["DEL", *(f"key{n}" for n in range(1000))], max_length=20)
+        assert "DEL key0 key1 key2" == result
+
+    @PROPERTY
+    @given(st.lists(st.text(max_size=10) | st.binary(max_size=10) | st.integers(), max_size=20))
+    def test_any_arguments_give_bounded_text(self, command: list[object]) -> None:
+        """Arbitrary argument lists never raise and stay within the length bound."""
+        assert len(sanitize_redis(command, max_length=64)) <= 64
