@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ._errors import ConfigurationError
+from ._prometheus import parse_listen_address
 
 Parser = Callable[[str, Any], Any]
 
@@ -267,6 +268,14 @@ SETTINGS: tuple[Setting, ...] = (
         parse_millis_as_seconds,
         60.0,
         "Seconds between metric exports (the variable is in milliseconds).",
+    ),
+    Setting(
+        "prometheus",
+        ("AUTOBOT_APM_PROMETHEUS",),
+        parse_listen_address,
+        None,
+        "Serve metrics for Prometheus to scrape at http://host:port/metrics. A port alone "
+        "listens on 127.0.0.1; true means 127.0.0.1:9464. Needs autobot-apm[prometheus].",
     ),
     Setting(
         "span_queue_size",

@@ -40,8 +40,9 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9464
 EXTRA_HINT = "install the optional extra: pip install 'autobot-apm[prometheus]'"
 _EXPORTER_MODULE = "opentelemetry.exporter.prometheus"
-_OFF = frozenset({"", "0", "false", "off", "no", "none"})
-_ON = frozenset({"1", "true", "on", "yes"})
+# Words only: "0" and "1" are read as ports, never as switches.
+_OFF = frozenset({"", "false", "off", "no", "none"})
+_ON = frozenset({"true", "on", "yes"})
 
 
 class ListenAddress(NamedTuple):
@@ -145,22 +146,23 @@ def prometheus_reader(address: ListenAddress) -> MetricReader | None:
     class ServingReader(PrometheusMetricReader):
         """The exporter's reader, owning the HTTP server that exposes it."""
 
-        def __init__(self, server: WSGIServer, registry: CollectorRegistry) -> None:
-            super().__init__(registry=registry)
-            self.server = server
-            self.pid = os.getpid()
+        server: WSGIServer | None = None
+        pid = 0  # the process that started the server
 
         def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-            # A forked child inherits the socket but not the serving thread: waiting
-            # for that thread to stop would hang, so the child only closes its copy.
-            if os.getpid() == self.pid:
-                self.server.shutdown()
-            self.server.server_close()
+            if self.server is not None:
+                # A forked child inherits the socket but not the serving thread: waiting
+                # for that thread to stop would hang, so the child only closes its copy.
+                if os.getpid() == self.pid:
+                    self.server.shutdown()
+                self.server.server_close()
             super().shutdown(timeout_millis=timeout_millis, **kwargs)
 
     registry = CollectorRegistry()
+    # The reader is made first, so that nothing listens if the exporter cannot be used.
+    reader = ServingReader(registry=registry)
     try:
-        server = serve(address, make_wsgi_app(registry))
+        reader.server, reader.pid = serve(address, make_wsgi_app(registry)), os.getpid()
     except OSError as exc:
         logger.warning(
             "autobot-apm: cannot serve Prometheus metrics on %s (%s); running without "
@@ -169,6 +171,4 @@ def prometheus_reader(address: ListenAddress) -> MetricReader | None:
             exc,
         )
         return None
-    # The registry is empty until the reader registers itself; an early scrape simply
-    # finds no metrics yet.
-    return ServingReader(server, registry)
+    return reader

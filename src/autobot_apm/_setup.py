@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace import sampling as otel_sampling
@@ -48,6 +48,7 @@ def configure(
     traces_sampler: str | None = None,
     sample_ratio: float | None = None,
     metric_export_interval: float | None = None,
+    prometheus: str | int | bool | None = None,
     span_queue_size: int | None = None,
     span_batch_size: int | None = None,
     span_schedule_delay: float | None = None,
@@ -202,6 +203,12 @@ def _providers(settings: Settings) -> tuple[trace.TracerProvider, metrics.MeterP
     if _is_proxy(meter_provider) or meter_provider in _installed_globally:
         meter_provider = _install(_meter_provider(settings, resource), metrics.set_meter_provider)
         owned.append(meter_provider)
+    elif settings.prometheus is not None:
+        logger.warning(
+            "autobot-apm: prometheus=%s adds no endpoint because the application's own "
+            "MeterProvider is in use; give that provider a PrometheusMetricReader instead",
+            settings.prometheus,
+        )
     _state["owned"] = tuple(owned)
     return tracer_provider, meter_provider
 
@@ -263,7 +270,7 @@ def _schedule_delay(settings: Settings) -> float:
 
 def _meter_provider(settings: Settings, resource: Resource) -> MeterProvider:
     exporter = _exporters.metric_exporter(settings)
-    readers = []
+    readers: list[MetricReader] = []
     if exporter is not None:
         readers.append(
             PeriodicExportingMetricReader(
@@ -272,6 +279,14 @@ def _meter_provider(settings: Settings, resource: Resource) -> MeterProvider:
                 export_timeout_millis=settings.timeout * 1000,
             )
         )
+    if settings.prometheus is not None:
+        # Pulled by Prometheus, independently of the push exporter above; its HTTP
+        # server stops when this provider shuts down.
+        from ._prometheus import prometheus_reader
+
+        reader = prometheus_reader(settings.prometheus)
+        if reader is not None:
+            readers.append(reader)
     return MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
 
 

@@ -28,7 +28,7 @@ import autobot_apm as apm
 from autobot_apm import _health, _runtime
 from autobot_apm._config import resolve
 from autobot_apm._prometheus import ListenAddress, prometheus_reader
-from autobot_apm.llm import track_llm
+from autobot_apm.llm import LlmOperation, track_llm
 from autobot_apm.sampler import amd, nvidia
 from autobot_apm.sampler._gpu import GpuIdentity, identity_attributes
 
@@ -123,7 +123,7 @@ def exercise_trackers() -> None:
     @track_llm(provider="openai", model="gpt-4o-mini")
     def stream() -> Iterator[str]:
         yield "a"
-        apm.current_operation().usage(input_tokens=10, output_tokens=2)  # type: ignore[attr-defined]
+        apm.current_operation(LlmOperation).usage(input_tokens=10, output_tokens=2)
 
     list(stream())
 

@@ -30,6 +30,7 @@ RULES = ROOT / "rules" / "autobot-apm.rules.yml"
 DASHBOARD = ROOT / "dashboards" / "autobot-apm.json"
 APP = ROOT / "examples" / "prometheus_app.py"
 DEADLINE_SECONDS = 60.0
+Process = subprocess.Popen[bytes]
 # Dashboard rows the example app fills; the LLM, GPU and NPU rows stay empty here.
 ROWS_WITH_DATA = ("Overview", "RED per route", "Database", "Cache", "Host")
 # What Grafana would substitute: every service and route, a rate window of a minute.
@@ -80,13 +81,30 @@ def wait_for(what: str, probe: Callable[[], Any]) -> Any:
     pytest.fail(f"gave up after {DEADLINE_SECONDS:.0f} s waiting for {what}")
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
+def stop(process: Process) -> None:
     process.terminate()
     try:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=10)
+
+
+def start(command: list[str], log: Path, env: dict[str, str] | None = None) -> Process:
+    with log.open("wb") as output:
+        return subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
+
+
+def wait_until_serving(what: str, process: Process, url: str, log: Path) -> None:
+    """Wait for ``url`` to answer; fail at once, with the log, if the process died."""
+
+    def serving() -> bool:
+        if process.poll() is not None:
+            pytest.fail(f"{what} exited with {process.returncode}:\n{log.read_text()}")
+        with urllib.request.urlopen(url, timeout=5):  # noqa: S310 - loopback http
+            return True
+
+    wait_for(f"{what} at {url}", serving)
 
 
 @pytest.fixture(scope="module")
@@ -103,22 +121,22 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         PROMETHEUS_CONFIG.format(rules=work / "rules.yml", app_port=app_port)
     )
     app_env = {**os.environ, "AUTOBOT_APM_PROMETHEUS": f"127.0.0.1:{app_port}"}
-    app = subprocess.Popen(
-        [sys.executable, str(APP), "--seconds", "120"], env=app_env, stdout=subprocess.DEVNULL
+    app = start([sys.executable, str(APP), "--seconds", "120"], work / "app.log", app_env)
+    server = start(
+        [
+            binary,
+            f"--config.file={work / 'prometheus.yml'}",
+            f"--storage.tsdb.path={work / 'data'}",
+            f"--web.listen-address=127.0.0.1:{prometheus_port}",
+        ],
+        work / "prometheus.log",
     )
-    with (work / "prometheus.log").open("wb") as log:
-        server = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={work / 'prometheus.yml'}",
-                f"--storage.tsdb.path={work / 'data'}",
-                f"--web.listen-address=127.0.0.1:{prometheus_port}",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    base = f"http://127.0.0.1:{prometheus_port}"
     try:
-        yield f"http://127.0.0.1:{prometheus_port}"
+        wait_until_serving("the example app", app, f"http://127.0.0.1:{app_port}/metrics",
+                           work / "app.log")  # fmt: skip
+        wait_until_serving("Prometheus", server, f"{base}/-/ready", work / "prometheus.log")
+        yield base
     finally:
         stop(server)
         stop(app)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import socket
+import subprocess
 import sys
+import textwrap
 import urllib.request
 from collections.abc import Iterator
 
@@ -86,7 +88,7 @@ class TestParseListenAddress:
         assert "[::1]:9100" == str(ListenAddress("::1", 9100))
 
     @pytest.mark.parametrize(
-        "value", [":9464", "host:", "host:70000", "::1:9464", "abc", 0, -1, 1.5, [9464]]
+        "value", [":9464", "host:", "host:70000", "::1:9464", "abc", "0", 0, -1, 1.5, [9464]]
     )
     def test_malformed_values_name_the_setting(self, value: object) -> None:
         """Malformed addresses raise ConfigurationError naming the setting."""
@@ -130,6 +132,32 @@ class TestPrometheusReader:
         again = prometheus_reader(address)
         assert again is not None
         again.shutdown()
+
+    def test_forked_child_shuts_down_without_waiting(self, address: ListenAddress) -> None:
+        """A forked child's shutdown returns at once; the parent goes on serving."""
+        program = textwrap.dedent(f"""
+            import os, time, urllib.request
+            from opentelemetry.sdk.metrics import MeterProvider
+            from autobot_apm._prometheus import ListenAddress, prometheus_reader
+
+            provider = MeterProvider(
+                metric_readers=[prometheus_reader(ListenAddress("127.0.0.1", {address.port}))]
+            )
+            provider.get_meter("test").create_counter("jobs").add(1)
+            pid = os.fork()
+            if pid == 0:
+                started = time.monotonic()
+                provider.shutdown()
+                os._exit(0 if time.monotonic() - started < 2 else 1)
+            _, status = os.waitpid(pid, 0)
+            with urllib.request.urlopen("http://{address}/metrics", timeout=5) as response:
+                served = b"jobs_total" in response.read()
+            print(os.waitstatus_to_exitcode(status), served)
+        """)
+        result = subprocess.run(
+            [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert "0 True\n" == result.stdout, result.stderr
 
     def test_port_taken_is_logged_not_raised(
         self, address: ListenAddress, caplog: pytest.LogCaptureFixture
@@ -181,3 +209,25 @@ class TestConfigure:
         finally:
             apm.shutdown()
         assert 'http_route="/env"' in body
+
+    def test_adopted_meter_provider_gets_no_endpoint(self, address: ListenAddress) -> None:
+        """With the application's own MeterProvider, a warning says why nothing listens."""
+        program = textwrap.dedent(f"""
+            import logging, urllib.request
+            from opentelemetry import metrics
+            from opentelemetry.sdk.metrics import MeterProvider
+            import autobot_apm as apm
+
+            logging.basicConfig()
+            metrics.set_meter_provider(MeterProvider())
+            apm.configure(service_name="own", exporter="none", prometheus="{address}")
+            try:
+                urllib.request.urlopen("http://{address}/metrics", timeout=5)
+            except OSError:
+                print("refused")
+        """)
+        result = subprocess.run(
+            [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert ("refused\n", 0) == (result.stdout, result.returncode), result.stderr
+        assert "adds no endpoint because the application's own MeterProvider" in result.stderr

@@ -1,0 +1,209 @@
+"""The documentation site builds strictly, and its examples are true.
+
+Code blocks in ``docs/*.md`` are checked by kind:
+
+* every ``python`` block compiles;
+* a ``python`` block preceded by ``<!-- runnable -->`` runs, in a fresh interpreter, and
+  exits 0 (its own ``assert`` statements state what it shows);
+* one preceded by ``<!-- runnable: pytest -->`` is a test module, and passes under pytest
+  with the ``apm_capture`` fixture the package installs;
+* every ``promql`` block is valid PromQL, as ``promtool`` parses it.
+
+The configuration reference is generated from the settings table and must match it.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import inspect
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+import autobot_apm as apm
+from autobot_apm._config import SETTINGS
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+MARKERS = {"<!-- runnable -->": "python", "<!-- runnable: pytest -->": "pytest"}
+FENCE = re.compile(r"^(\s*)```(\w*)\s*$")
+# Pages whose examples this suite must find, so that a broken parser cannot pass.
+PAGES_WITH_RUNNABLE_EXAMPLES = {"index.md", "trackers.md", "testing.md", "faq.md"}
+RUN_TIMEOUT = 60
+
+
+@dataclass(frozen=True)
+class Block:
+    """A fenced code block: where it is, its language, how it is run, its text."""
+
+    page: str
+    line: int
+    language: str
+    run: str | None
+    code: str
+
+    def __str__(self) -> str:
+        return f"{self.page}:{self.line}"
+
+
+def blocks_of(path: Path) -> list[Block]:
+    found: list[Block] = []
+    lines = path.read_text().splitlines()
+    index = 0
+    while index < len(lines):
+        opening = FENCE.match(lines[index])
+        if not opening:
+            index += 1
+            continue
+        end = next(i for i in range(index + 1, len(lines)) if lines[i].strip() == "```")
+        before = next((line.strip() for line in reversed(lines[:index]) if line.strip()), "")
+        code = textwrap.dedent("\n".join(lines[index + 1 : end]))
+        found.append(Block(path.name, index + 1, opening[2], MARKERS.get(before), code + "\n"))
+        index = end + 1
+    return found
+
+
+ALL_BLOCKS = [block for page in sorted(DOCS.glob("*.md")) for block in blocks_of(page)]
+PYTHON = [block for block in ALL_BLOCKS if block.language == "python"]
+RUNNABLE = [block for block in PYTHON if block.run == "python"]
+PYTEST = [block for block in PYTHON if block.run == "pytest"]
+PROMQL = [block for block in ALL_BLOCKS if block.language == "promql"]
+
+
+def clean_environment() -> dict[str, str]:
+    """The test's environment without OTEL_* or AUTOBOT_APM_* settings from the shell.
+
+    An example must not export to a collector a developer happens to have configured.
+    """
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("OTEL_", "AUTOBOT_APM_")) or key == "AUTOBOT_APM_STRICT"
+    }
+
+
+def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command, cwd=cwd, env=clean_environment(), capture_output=True, text=True,
+        timeout=RUN_TIMEOUT, check=False,
+    )  # fmt: skip
+
+
+def generator() -> ModuleType:
+    """docs/gen_configuration.py, imported from its path (docs/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(
+        "gen_configuration", DOCS / "gen_configuration.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class TestSite:
+    def test_builds_strictly(self, tmp_path: Path) -> None:
+        """mkdocs build --strict succeeds: every nav page exists, every link resolves."""
+        pytest.importorskip("mkdocs", reason="mkdocs is not installed: docs build NOT RUN")
+        built = run(
+            [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet",
+             "--config-file", str(ROOT / "mkdocs.yml"), "--site-dir", str(tmp_path / "site")],
+            ROOT,
+        )  # fmt: skip
+        assert 0 == built.returncode, built.stderr
+        assert (tmp_path / "site" / "configuration" / "index.html").is_file()
+
+
+class TestConfigurationReference:
+    def test_committed_page_is_generated_from_the_settings(self) -> None:
+        """docs/configuration.md is what gen_configuration.py writes today."""
+        module = generator()
+        assert module.render() == module.PAGE.read_text(), (
+            "docs/configuration.md is stale: run python docs/gen_configuration.py"
+        )
+
+    def test_every_setting_is_a_configure_keyword(self) -> None:
+        """The page promises each setting is an argument of configure(); so it is."""
+        keywords = set(inspect.signature(apm.configure).parameters)
+        assert set() == {setting.name for setting in SETTINGS} - keywords
+
+
+class TestCodeBlocks:
+    def test_examples_were_found(self) -> None:
+        """Each page known to have runnable examples yields some (the parser works)."""
+        pages = {block.page for block in RUNNABLE + PYTEST}
+        assert set() == PAGES_WITH_RUNNABLE_EXAMPLES - pages
+
+    def test_markers_are_known(self) -> None:
+        """A misspelt marker would silently leave an example unchecked."""
+        used = {
+            line.strip()
+            for page in DOCS.glob("*.md")
+            for line in page.read_text().splitlines()
+            if line.strip().startswith("<!-- runnable")
+        }
+        assert set() == used - set(MARKERS)
+
+    @pytest.mark.parametrize("block", PYTHON, ids=str)
+    def test_python_block_compiles(self, block: Block) -> None:
+        """Every Python example is valid Python (top-level await allowed)."""
+        compile(block.code, str(block), "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+
+    @pytest.mark.parametrize("block", RUNNABLE, ids=str)
+    def test_runnable_block_runs(self, block: Block, tmp_path: Path) -> None:
+        """A runnable example runs to the end in a fresh interpreter."""
+        script = tmp_path / "example.py"
+        script.write_text(block.code)
+        result = run([sys.executable, str(script)], tmp_path)
+        assert 0 == result.returncode, result.stderr
+
+    @pytest.mark.parametrize("block", PYTEST, ids=str)
+    def test_pytest_block_passes(self, block: Block, tmp_path: Path) -> None:
+        """A test-module example passes under pytest, with warnings as errors."""
+        (tmp_path / "test_example.py").write_text(block.code)
+        # pytest-asyncio warns about its own unset option outside this project's config.
+        result = run(
+            [sys.executable, "-m", "pytest", "-q", "-W", "error", "-p", "no:cacheprovider",
+             "-p", "no:asyncio", "test_example.py"],
+            tmp_path,
+        )  # fmt: skip
+        assert 0 == result.returncode, result.stdout + result.stderr
+
+    def test_promql_blocks_parse(self, tmp_path: Path) -> None:
+        """Each query of each promql block is accepted by promtool."""
+        promtool = shutil.which("promtool")
+        if promtool is None:
+            pytest.skip("promtool is not installed (apt-get install prometheus): NOT RUN")
+        queries = [query for block in PROMQL for query in queries_of(block)]
+        assert queries
+        rules = tmp_path / "queries.yml"
+        rules.write_text(as_recording_rules(queries))
+        checked = run([promtool, "check", "rules", str(rules)], tmp_path)
+        assert 0 == checked.returncode, checked.stdout + checked.stderr
+
+
+def queries_of(block: Block) -> list[str]:
+    """The queries of a promql block: paragraphs, without their # comments."""
+    paragraphs = re.split(r"\n\s*\n", block.code)
+    lines_of = [[line for line in p.splitlines() if not line.lstrip().startswith("#")]
+                for p in paragraphs]  # fmt: skip
+    return ["\n".join(lines) for lines in lines_of if any(line.strip() for line in lines)]
+
+
+def as_recording_rules(queries: list[str]) -> str:
+    rules = "".join(
+        f"      - record: docs:query_{number}\n        expr: |\n"
+        + textwrap.indent(query, " " * 10)
+        + "\n"
+        for number, query in enumerate(queries)
+    )
+    return "groups:\n  - name: docs\n    rules:\n" + rules
