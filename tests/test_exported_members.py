@@ -11,6 +11,7 @@ def test_public_names():
         "ConfigurationError",
         "ConnectionPool",
         "DatabaseOperation",
+        "LlmOperation",
         "Operation",
         "Sampler",
         "TraceContextFilter",
@@ -28,6 +29,7 @@ def test_public_names():
         "track_api",
         "track_cache",
         "track_database",
+        "track_llm",
         "track_operation",
         "uninstrument_logging",
     ]

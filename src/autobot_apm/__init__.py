@@ -29,6 +29,7 @@ from ._version import VERSION
 from .api import ApiOperation, track_api
 from .cache import CacheOperation, track_cache
 from .database import DatabaseOperation, track_database
+from .llm import LlmOperation, track_llm
 from .operation import TrackedOperation, track_operation
 from .sampler import Sampler, describe_hardware, start_sampler
 
@@ -40,6 +41,7 @@ __all__ = [
     "ConfigurationError",
     "ConnectionPool",
     "DatabaseOperation",
+    "LlmOperation",
     "Operation",
     "Sampler",
     "TraceContextFilter",
@@ -57,6 +59,7 @@ __all__ = [
     "track_api",
     "track_cache",
     "track_database",
+    "track_llm",
     "track_operation",
     "uninstrument_logging",
 ]

@@ -14,6 +14,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ._errors import ConfigurationError
+from ._llm_content import parse_content_capture
+from ._llm_settings import parse_prices
 from ._prometheus import parse_listen_address
 
 Parser = Callable[[str, Any], Any]
@@ -315,9 +317,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "capture_message_content",
         ("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",),
-        parse_any,
+        parse_content_capture,
         False,
-        "Record LLM prompts and completions on spans (off by default).",
+        "Record LLM prompts and completions: false (default), true, or NO_CONTENT, "
+        "SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT.",
     ),
     Setting(
         "content_max_length",
@@ -329,9 +332,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "llm_prices",
         (),
-        parse_mapping,
+        parse_prices,
         {},
-        "Per-model prices: {model: (input per 1M tokens, output per 1M tokens)}.",
+        "Per-model prices in US dollars: {model: (input per 1M tokens, output per 1M tokens)}.",
     ),
     Setting(
         "excluded_urls",

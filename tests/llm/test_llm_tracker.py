@@ -184,6 +184,17 @@ class TestAttributes:
         assert "gen_ai.usage.input_tokens" not in attributes
         assert 0 == apm_capture.histogram_count(TOKENS)
 
+    def test_response_reports_add_up(self, apm_capture: Capture):
+        """Separate response() calls each add what they name, keeping the rest."""
+        with track_llm(provider="openai", model="m") as op:
+            op.response(model="m-2")
+            op.response(id="r-7")
+        attributes = apm_capture.span("chat m").attributes
+        assert ("m-2", "r-7") == (
+            attributes["gen_ai.response.model"],
+            attributes["gen_ai.response.id"],
+        )
+
     def test_reports_after_the_end_are_ignored(self, apm_capture: Capture):
         """A handle kept after its call ended accepts reports and records nothing."""
         with track_llm(provider="openai", model="m") as op:
