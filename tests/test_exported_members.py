@@ -6,6 +6,7 @@ import autobot_apm
 def test_public_names():
     """__all__ lists exactly the documented public names, sorted."""
     expected = [
+        "APMMiddleware",
         "ApiOperation",
         "CacheOperation",
         "ConfigurationError",
@@ -20,8 +21,10 @@ def test_public_names():
         "configure",
         "current_operation",
         "describe_hardware",
+        "instrument_fastapi",
         "instrument_logging",
         "is_configured",
+        "is_excluded_request",
         "observe_connection_pool",
         "shutdown",
         "start_sampler",

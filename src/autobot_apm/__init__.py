@@ -27,6 +27,7 @@ from ._pools import ConnectionPool, observe_connection_pool
 from ._setup import configure, is_configured, shutdown
 from ._version import VERSION
 from .api import ApiOperation, track_api
+from .asgi import APMMiddleware, instrument_fastapi, is_excluded_request
 from .cache import CacheOperation, track_cache
 from .database import DatabaseOperation, track_database
 from .llm import LlmOperation, track_llm
@@ -36,6 +37,7 @@ from .sampler import Sampler, describe_hardware, start_sampler
 __version__ = VERSION
 
 __all__ = [
+    "APMMiddleware",
     "ApiOperation",
     "CacheOperation",
     "ConfigurationError",
@@ -50,8 +52,10 @@ __all__ = [
     "configure",
     "current_operation",
     "describe_hardware",
+    "instrument_fastapi",
     "instrument_logging",
     "is_configured",
+    "is_excluded_request",
     "observe_connection_pool",
     "shutdown",
     "start_sampler",

@@ -130,7 +130,9 @@ class ServerRequest(ApiOperation):
 
     def _completed(self) -> None:
         self._complete = True
-        if self._owns_span and self._status_code is not None and self._status_code >= 500:
+        if self._client_gone:
+            self._set_cancelled()  # the last byte went out after the client had gone
+        elif self._owns_span and self._status_code is not None and self._status_code >= 500:
             # Starlette's ServerErrorMiddleware sends its 500, then re-raises the exception:
             # wait for it, so that it is recorded, but stop the clock here.
             self._ended_at = (time.perf_counter() - self._started, time.time_ns())
@@ -181,9 +183,12 @@ class ServerRequest(ApiOperation):
 
 
 class EnrichingServerRequest(ServerRequest):
-    """A request that already has a server span (FastAPI's own, or another middleware's):
-    add the attributes and headers to that span, and leave ending it and the duration
-    metric to its owner, so that a request is never counted twice."""
+    """A request that already has a server span: add to it, never end or count it.
+
+    The span is FastAPI's own (APMMiddleware added with ``app.add_middleware``) or another
+    server instrumentation's. Its owner sees the final response, sets the status, ends
+    the span and records the duration, so that a request is never counted twice.
+    """
 
     __slots__ = ()
 

@@ -342,7 +342,7 @@ SETTINGS: tuple[Setting, ...] = (
         parse_url_list,
         None,
         "Regexes (comma-separated) searched in request URLs; matches get no span and no "
-        "metric. Default: health and readiness probes.",
+        "metric. Default: health, readiness and liveness probes, /metrics, /favicon.ico.",
     ),
     Setting(
         "capture_request_headers",

@@ -46,6 +46,11 @@ def instrument_fastapi(
     """
     from .asgi import APMMiddleware  # asgi imports this module: import here, not at the top
 
+    if type(app).__module__ == "builtins" or not isinstance(getattr(app, "__dict__", None), dict):
+        raise TypeError(
+            "instrument_fastapi() takes a FastAPI or Starlette application object; "
+            f"wrap any other ASGI application with APMMiddleware(app), not {type(app).__name__}"
+        )
     if isinstance(vars(app).get(_MIDDLEWARE_ATTRIBUTE), APMMiddleware):
         return app
     original_call = type(app).__call__.__get__(app)  # bound before the class changes

@@ -30,7 +30,7 @@ from typing import Any, Final
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import Span, SpanKind
 
 from . import _runtime
 from ._asgi_attributes import metric_attributes, pick_headers, request_url, span_attributes
@@ -54,6 +54,7 @@ REQUEST_KEY: Final = "autobot_apm.request"
 
 _EMPTY_CONTEXT: Final = otel_context.Context()
 _NOT_TRACKED: Begun | None = None  # what a contained fault returns: run the app untracked
+_HEADER: Final = "http.request.header."
 
 
 class APMMiddleware:
@@ -120,25 +121,22 @@ class APMMiddleware:
     ) -> Begun | None:
         """Start tracking ``scope``; None for an excluded request."""
         started = perf_counter()
-        options = self._options
-        if options is None or options.runtime is not runtime:
-            options = self._options = build_options(runtime, self._overrides)
+        options = self._options_for(runtime)
         picked = pick_headers(scope.get("headers") or (), options.read_headers)
         if options.is_excluded(request_url(scope, picked.get("host"))):
             return None
         methods = options.method_attributes(scope.get("method") or "")
         attributes = span_attributes(scope, picked, methods)
-        attributes.update(
-            options.request_headers.attributes(scope["headers"], "http.request.header.")
-        )
-        current = trace.get_current_span()
-        if getattr(current, "kind", None) is SpanKind.SERVER and current.is_recording():
-            current.set_attributes(attributes)
-            enriching = EnrichingServerRequest(
-                options, current, scope, {}, receive, send, started=started, owns_span=False
+        if options.request_headers.enabled:
+            attributes.update(options.request_headers.attributes(scope["headers"], _HEADER))
+        existing = _existing_server_span()
+        if existing is not None:
+            existing.set_attributes(attributes)
+            request: ServerRequest = EnrichingServerRequest(
+                options, existing, scope, {}, receive, send, started=started, owns_span=False
             )
-            return enriching, otel_context.get_current()
-        parent = _parent_context(picked, options)
+            return request, otel_context.get_current()
+        parent = _parent_context(picked, options.propagation_fields)
         span = options.tracer.start_span(
             server_span_name(methods["http.request.method"], None),
             context=parent,
@@ -146,17 +144,34 @@ class APMMiddleware:
             attributes=attributes,
         )
         metrics = metric_attributes(scope, methods)
-        return ServerRequest(options, span, scope, metrics, receive, send, started=started), parent
+        request = ServerRequest(options, span, scope, metrics, receive, send, started=started)
+        return request, parent
+
+    def _options_for(self, runtime: _runtime.Runtime) -> RequestOptions:
+        """This middleware's options for ``runtime``, built at its first request."""
+        options = self._options
+        if options is None or options.runtime is not runtime:
+            options = self._options = build_options(runtime, self._overrides)
+        return options
 
 
-def _parent_context(picked: dict[str, str], options: RequestOptions) -> otel_context.Context:
+def _existing_server_span() -> Span | None:
+    """The server span of an instrumentation outside this middleware (FastAPI's own)."""
+    span = trace.get_current_span()
+    if getattr(span, "kind", None) is SpanKind.SERVER and span.is_recording():
+        return span
+    return None
+
+
+def _parent_context(picked: dict[str, str], fields: frozenset[str]) -> otel_context.Context:
     """The caller's context from traceparent/tracestate/baggage; empty without them."""
-    if not any(name in picked for name in options.propagation_fields):
-        return _EMPTY_CONTEXT
-    carrier = {name: picked[name] for name in options.propagation_fields if name in picked}
+    if fields.isdisjoint(picked):
+        return _EMPTY_CONTEXT  # a new trace; the context of the server's task is no parent
+    carrier = {name: value for name, value in picked.items() if name in fields}
     return propagate.extract(carrier, context=_EMPTY_CONTEXT)
 
 
+_EXCLUSION_VARIABLES: Final = SETTINGS_BY_NAME["excluded_urls"].env
 _exclusions: tuple[object, re.Pattern[str] | None] = (object(), None)
 
 
@@ -171,8 +186,10 @@ def is_excluded_request(scope: MutableMapping[str, Any]) -> bool:
     """
     global _exclusions
     runtime = _runtime.current
-    if _exclusions[0] is not runtime:
-        _exclusions = (runtime, compile_exclusions(_configured_exclusions(runtime)))
+    # Compiled once per configure(); unconfigured, once per value of the variables.
+    source = runtime if runtime is not None else tuple(map(os.environ.get, _EXCLUSION_VARIABLES))
+    if _exclusions[0] != source:
+        _exclusions = (source, compile_exclusions(_configured_exclusions(runtime)))
     pattern = _exclusions[1]
     if pattern is None or scope.get("type") not in ("http", "websocket"):
         return False
@@ -184,7 +201,7 @@ def _configured_exclusions(runtime: _runtime.Runtime | None) -> tuple[str, ...] 
     if runtime is not None:
         patterns: tuple[str, ...] | None = runtime.settings.excluded_urls
         return patterns
-    for variable in SETTINGS_BY_NAME["excluded_urls"].env:
+    for variable in _EXCLUSION_VARIABLES:
         if os.environ.get(variable, "").strip():
             return parse_url_list(variable, os.environ[variable])
     return None
