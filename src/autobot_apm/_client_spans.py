@@ -42,8 +42,7 @@ class HttpClientOperation(Operation):
 
     __slots__ = ("_protocol_version", "_status_code")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def _on_start(self) -> None:
         self._status_code: int | None = None
         self._protocol_version: str | None = None
 

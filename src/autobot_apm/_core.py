@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextvars import ContextVar
+from time import perf_counter
 from types import TracebackType
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
@@ -128,7 +129,16 @@ def activate(operation: Operation | None) -> None:
     if operation is None:
         return
     try:
-        ctx = otel_context.set_value(OPERATION_KEY, operation, set_span_in_context(operation.span))
+        # A generator or stream is activated at every item, nearly always from the same
+        # context: reuse what was built from it last time instead of copying it twice.
+        current = otel_context.get_current()
+        activation = operation._activation
+        if activation is not None and activation[0] is current:
+            ctx = activation[1]
+        else:
+            span_context = set_span_in_context(operation.span, current)
+            ctx = otel_context.set_value(OPERATION_KEY, operation, span_context)
+            operation._activation = (current, ctx)
         operation._context_token = otel_context.attach(ctx)
     except Exception as exc:
         report_internal_error("activate", exc)
@@ -174,11 +184,13 @@ def finish(operation: Operation | None, exc: BaseException | None) -> None:
     if operation is None or operation._ended:
         return
     operation._ended = True
+    # The kept context holds the operation: drop it, so no cycle outlives the call.
+    operation._activation = None
     try:
         if exc is not None:
             operation._on_exception(exc)
         if operation._runtime is not None:
-            operation._on_end(operation.elapsed)
+            operation._on_end(perf_counter() - operation._started)
     except Exception as internal:
         report_internal_error("finish", internal)
     if operation._owns_span:

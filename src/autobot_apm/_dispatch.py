@@ -43,7 +43,11 @@ def decorate(tracker: Tracker[Any], fn: F) -> F:
         wrapper = _coroutine_wrapper(tracker)
     else:
         wrapper = _function_wrapper(tracker)
-    return cast(F, wrapt.FunctionWrapper(cast(Callable[..., Any], fn), wrapper))
+    # Untracked (no runtime installed), wrapt calls ``fn`` itself and skips ``wrapper``.
+    # wrapt tests ``enabled`` with PyObject_Not, so a list's length is its truth; its
+    # stubs only name objects with __bool__, hence the ignore.
+    enabled = _runtime.active
+    return cast(F, wrapt.FunctionWrapper(cast(Callable[..., Any], fn), wrapper, enabled))  # type: ignore[arg-type]
 
 
 def _function_wrapper(tracker: Tracker[Any]) -> Wrapper:

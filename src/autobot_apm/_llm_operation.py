@@ -30,8 +30,7 @@ class LlmOperation(Operation):
 
     __slots__ = ("_chunks", "_content", "_first_chunk", "_found", "_reported", "_settings")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def _on_start(self) -> None:
         self._found = LlmFacts()  # read from the result or the chunks
         self._reported = LlmFacts()  # said by the user
         self._first_chunk: float | None = None  # seconds from the start

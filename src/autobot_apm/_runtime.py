@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 from opentelemetry.metrics import Counter, Histogram, Meter, UpDownCounter
@@ -27,7 +28,9 @@ DB_DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10)
 ROW_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 
 
-@dataclass(frozen=True, slots=True)
+# eq=False: specs are module constants looked up on every tracked call, so they hash by
+# identity (one C call) rather than by hashing all five fields each time.
+@dataclass(frozen=True, slots=True, eq=False)
 class MetricSpec:
     """What a tracker records: declared once per module, created once per runtime."""
 
@@ -48,17 +51,27 @@ class Runtime:
         self._instruments: dict[MetricSpec, Any] = {}
         self._lock = threading.Lock()
 
+    @cached_property
+    def slow_query_threshold(self) -> float:
+        """``settings.slow_query_threshold``, read once: Settings resolves every name
+        through ``__getattr__``, which costs more than the comparison it feeds."""
+        threshold: float = self.settings.slow_query_threshold
+        return threshold
+
     def histogram(self, spec: MetricSpec) -> Histogram:
-        instrument: Histogram = self._instruments.get(spec) or self._create(spec)
+        instrument: Histogram = self._lookup(spec)
         return instrument
 
     def counter(self, spec: MetricSpec) -> Counter:
-        instrument: Counter = self._instruments.get(spec) or self._create(spec)
+        instrument: Counter = self._lookup(spec)
         return instrument
 
     def up_down_counter(self, spec: MetricSpec) -> UpDownCounter:
-        instrument: UpDownCounter = self._instruments.get(spec) or self._create(spec)
+        instrument: UpDownCounter = self._lookup(spec)
         return instrument
+
+    def _lookup(self, spec: MetricSpec) -> Any:
+        return self._instruments.get(spec) or self._create(spec)
 
     def _create(self, spec: MetricSpec) -> Any:
         with self._lock:
@@ -82,6 +95,13 @@ def _make_instrument(meter: Meter, spec: MetricSpec) -> Any:
 
 current: Runtime | None = None
 
+# Holds the current runtime, or nothing. wrapt tests its truth in C before calling a
+# tracker's wrapper (``FunctionWrapper(enabled=...)``) and, when it is empty, calls the
+# decorated function itself: an untracked call runs no Python code of ours. A list, not
+# a function, because wrapt would call a function but only tests a list's length.
+# install() keeps it in step with ``current``.
+active: list[Runtime] = []
+
 # Work that needs a live runtime (observable pool gauges, the sampler) registers here and
 # runs at every configure(), so it may be declared before configure() is called.
 _on_configure: list[Callable[[Runtime], None]] = []
@@ -98,6 +118,7 @@ def install(runtime: Runtime | None) -> Runtime | None:
     """Make ``runtime`` current and return the previous one (tests restore it)."""
     global current
     previous, current = current, runtime
+    active[:] = [] if runtime is None else [runtime]
     if runtime is not None:
         for callback in list(_on_configure):
             _run_contained(callback, runtime)

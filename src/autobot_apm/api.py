@@ -54,8 +54,7 @@ class ApiOperation(Operation):
 
     __slots__ = ("_status_code",)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def _on_start(self) -> None:
         self._status_code: int | None = None
 
     def status(self, code: int) -> None:

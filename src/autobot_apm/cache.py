@@ -48,8 +48,7 @@ class CacheOperation(Operation):
 
     __slots__ = ("_hit",)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def _on_start(self) -> None:
         self._hit: bool | None = None
 
     def hit(self) -> None:

@@ -40,8 +40,7 @@ class DatabaseOperation(Operation):
 
     __slots__ = ("_rows",)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def _on_start(self) -> None:
         self._rows: int | None = None
 
     def rows(self, count: int) -> None:
@@ -79,7 +78,7 @@ class DatabaseOperation(Operation):
         runtime.histogram(DB_DURATION).record(duration, self._metric_attributes)
         if self._rows is not None:
             runtime.histogram(DB_RETURNED_ROWS).record(self._rows, self._metric_attributes)
-        threshold = runtime.settings.slow_query_threshold
+        threshold = runtime.slow_query_threshold
         if duration >= threshold:
             self.span.add_event(
                 "autobot_apm.slow_operation",

@@ -77,8 +77,7 @@ class TrackedOperation(Operation):
 
     __slots__ = ("_failed", "_is_root", "_pipeline", "_processed", "_reported", "_yielded")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def _on_start(self) -> None:
         self._processed = 0
         self._failed = 0
         self._yielded = 0
