@@ -30,8 +30,18 @@ from .api import ApiOperation, track_api
 from .asgi import APMMiddleware, instrument_fastapi, is_excluded_request
 from .cache import CacheOperation, track_cache
 from .database import DatabaseOperation, track_database
+from .http_client import instrument_http_clients, uninstrument_http_clients
 from .llm import LlmOperation, track_llm
+from .messaging import MessageOperation, track_message
 from .operation import TrackedOperation, track_operation
+from .propagation import (
+    ContextThreadPoolExecutor,
+    attach_context,
+    extract,
+    inject,
+    propagate_context,
+    track_background,
+)
 from .sampler import Sampler, describe_hardware, start_sampler
 
 __version__ = VERSION
@@ -42,28 +52,38 @@ __all__ = [
     "CacheOperation",
     "ConfigurationError",
     "ConnectionPool",
+    "ContextThreadPoolExecutor",
     "DatabaseOperation",
     "LlmOperation",
+    "MessageOperation",
     "Operation",
     "Sampler",
     "TraceContextFilter",
     "TraceContextFormatter",
     "TrackedOperation",
+    "attach_context",
     "configure",
     "current_operation",
     "describe_hardware",
+    "extract",
+    "inject",
     "instrument_fastapi",
+    "instrument_http_clients",
     "instrument_logging",
     "is_configured",
     "is_excluded_request",
     "observe_connection_pool",
+    "propagate_context",
     "shutdown",
     "start_sampler",
     "telemetry_health",
     "track_api",
+    "track_background",
     "track_cache",
     "track_database",
     "track_llm",
+    "track_message",
     "track_operation",
+    "uninstrument_http_clients",
     "uninstrument_logging",
 ]

@@ -29,7 +29,7 @@ from time import perf_counter
 from typing import Any, Final
 
 from opentelemetry import context as otel_context
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
 
 from . import _runtime
@@ -40,6 +40,7 @@ from ._config import SETTINGS_BY_NAME, parse_url_list
 from ._errors import contained
 from ._fastapi import instrument_fastapi
 from .api import server_span_name
+from .propagation import extract
 
 __all__ = ["APMMiddleware", "instrument_fastapi", "is_excluded_request"]
 
@@ -168,7 +169,8 @@ def _parent_context(picked: dict[str, str], fields: frozenset[str]) -> otel_cont
     if fields.isdisjoint(picked):
         return _EMPTY_CONTEXT  # a new trace; the context of the server's task is no parent
     carrier = {name: value for name, value in picked.items() if name in fields}
-    return propagate.extract(carrier, context=_EMPTY_CONTEXT)
+    # Our extract drops oversized values before the SDK would log them whole.
+    return extract(carrier, _EMPTY_CONTEXT)
 
 
 _EXCLUSION_VARIABLES: Final = SETTINGS_BY_NAME["excluded_urls"].env
