@@ -2,9 +2,9 @@
 
 The machine these run on is shared and noisy, so absolute microseconds drift by tens of
 percent from one minute to the next. What stays put is the ratio between two variants
-timed side by side. So each round times every variant once, in a rotated order (A B C,
-then B C A, ...), and a variant's ratio is taken per round against the baseline's time
-in that same round. The table reports medians and the spread across rounds.
+timed side by side. So each round times every variant once, in a fresh shuffled order,
+and a variant's ratio is taken per round against the baseline's time in that same
+round. The table reports medians and the spread across rounds.
 
 Garbage collection stays enabled, as in production: a variant that allocates more pays
 for its collections. Everything built during set-up is collected and frozen first, so
@@ -14,6 +14,7 @@ that set-up garbage is not charged to whichever variant happens to run first.
 from __future__ import annotations
 
 import gc
+import random
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -34,10 +35,10 @@ class Settings:
 
     rounds: int
     batch_seconds: float
-    clock: str = "wall"
+    clock: str = "cpu"
 
     @classmethod
-    def for_mode(cls, quick: bool, clock: str = "wall") -> Settings:
+    def for_mode(cls, quick: bool, clock: str = "cpu") -> Settings:
         if quick:
             return cls(rounds=3, batch_seconds=0.002, clock=clock)
         return cls(rounds=61, batch_seconds=0.01, clock=clock)
@@ -106,11 +107,15 @@ def measure(variants: Sequence[Variant], baseline: str, settings: Settings) -> l
     counts = {v.name: calibrate(v.run, settings.batch_seconds) for v in variants}
     results = {v.name: Result(v.name) for v in variants}
     settle()
-    for round_index in range(settings.rounds):
+    order = list(variants)
+    shuffler = random.Random(1)  # the same orders on every run
+    for _ in range(settings.rounds):
         gc.collect()  # each round starts from the same heap state
-        shift = round_index % len(variants)
+        # A new order each round: no variant always runs first, or always right after
+        # the same neighbour (whose garbage or export backlog it would inherit).
+        shuffler.shuffle(order)
         this_round: dict[str, float] = {}
-        for variant in [*variants[shift:], *variants[:shift]]:
+        for variant in order:
             count = counts[variant.name]
             started = clock()
             variant.run(count)
@@ -131,15 +136,15 @@ def table(
     lines = [
         f"#### {title}",
         "",
-        f"| variant | µs per call (median) | µs IQR | × {baseline} (median) | ratio IQR |{extra}",
+        f"| variant | µs per call (median) | µs IQR | x {baseline} (median) | ratio IQR |{extra}",
         "|---|---:|---:|---:|---:|" + ("---:|" if added_over else ""),
     ]
     for result in results:
         low_us, high_us = quartiles(result.per_call_us)
         low, high = result.ratio_spread
         row = (
-            f"| {result.name} | {result.median_us:.2f} | {low_us:.2f}–{high_us:.2f} "
-            f"| {result.ratio:.2f} | {low:.2f}–{high:.2f} |"
+            f"| {result.name} | {result.median_us:.2f} | {low_us:.2f}-{high_us:.2f} "
+            f"| {result.ratio:.2f} | {low:.2f}-{high:.2f} |"
         )
         if reference is not None:
             row += f" {added_us(result, reference):.2f} |"
@@ -165,8 +170,11 @@ def paired_ratio(results: Sequence[Result], numerator: str, denominator: str) ->
     return Result(f"{numerator} / {denominator}", top.per_call_us, ratios)
 
 
-def verdict(label: str, value: float, limit: float, unit: str = "×", *, at_least: bool = False) -> str:
+def verdict(
+    label: str, value: float, limit: float, unit: str = "x", *, at_least: bool = False
+) -> str:
     """One line saying whether a measured figure is within its budget."""
     met = value >= limit if at_least else value <= limit
     bound = "≥" if at_least else "≤"
-    return f"- budget {label}: {value:.2f}{unit} ({bound} {limit:g}{unit}) — {'met' if met else 'NOT met'}"
+    outcome = "met" if met else "NOT met"
+    return f"- budget {label}: {value:.2f}{unit} ({bound} {limit:g}{unit}) — {outcome}"

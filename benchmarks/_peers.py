@@ -7,6 +7,7 @@ up to export nowhere, so that their figure is their per-call cost, not the netwo
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from collections.abc import Callable
@@ -17,6 +18,18 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from ._sdk import NullSpanExporter
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+CONTRIB_FASTAPI = "opentelemetry.instrumentation.fastapi"
+
+
+def installed(module: str, label: str) -> bool:
+    """Whether ``module`` can be imported; prints the skip note when it cannot."""
+    try:  # find_spec raises, rather than answers None, when a parent package is missing
+        found = importlib.util.find_spec(module) is not None
+    except ImportError:
+        found = False
+    if not found:
+        print(f"note: {label} is not installed; its row is skipped")
+    return found
 
 
 def logfire_instrument() -> Decorator | None:

@@ -7,8 +7,13 @@ left between them is the code that calls the SDK.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -74,10 +79,32 @@ def pipeline(sampled: bool = True) -> Pipeline:
     return Pipeline(tracer_provider, meter_provider, runtime, exporter)
 
 
-def use(runtime: _runtime.Runtime | None) -> None:
+def use(runtime: Any, module: ModuleType = _runtime) -> None:
     """Make ``runtime`` the one tracked calls see, without re-running configure hooks.
 
-    ``_runtime.install`` also replays every on_configure callback (pool gauges, the
-    sampler); variants switch runtimes at every batch, so they set the slot directly.
+    ``install`` also replays every on_configure callback (pool gauges, the sampler);
+    variants switch runtimes at every batch, so they set the slots directly. ``module``
+    is the ``_runtime`` of the package measured (a candidate copy, with ``--compare``).
     """
-    _runtime.current = runtime
+    module.current = runtime
+    active = getattr(module, "active", None)  # a list some versions keep in step
+    if isinstance(active, list):
+        active[:] = [] if runtime is None else [runtime]
+
+
+def load_candidate(source: Path, name: str = "autobot_apm_candidate") -> ModuleType:
+    """Import the copy of the package under ``source`` (a ``src`` folder) as ``name``.
+
+    The package imports itself relatively, so a second copy loads side by side with
+    the installed one and can be timed in the same rounds (``--compare``).
+    """
+    package = source / "autobot_apm"
+    spec = importlib.util.spec_from_file_location(
+        name, package / "__init__.py", submodule_search_locations=[str(package)]
+    )
+    if spec is None or spec.loader is None:
+        raise ImportError(f"no autobot_apm package under {source}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
