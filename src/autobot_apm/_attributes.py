@@ -35,6 +35,7 @@ AttributeValue = (
 )
 
 MAX_ATTRIBUTE_LENGTH: Final = 4096
+MAX_KEY_LENGTH: Final = 255
 MAX_SEQUENCE_ITEMS: Final = 128
 TRUNCATION_MARKER: Final = "…"
 UNPRINTABLE: Final = "<unprintable>"
@@ -254,7 +255,40 @@ def coerce_attributes(
 
 
 def _attribute_key(key: str) -> str | None:
-    return None if not key or key == UNPRINTABLE else key
+    return None if not key or key == UNPRINTABLE else truncate(key, MAX_KEY_LENGTH)
+
+
+def attribute_key(key: object) -> str | None:
+    """``key`` as an attribute name: cut to 255 characters and encodable; None if no str."""
+    if not isinstance(key, str):
+        return None
+    return _attribute_key(key if type(key) is str else str.__str__(key))
+
+
+_NO_TEXT: str | None = None
+
+
+@contained(_NO_TEXT)
+def text_argument(value: object, max_length: int = MAX_ATTRIBUTE_LENGTH) -> str | None:
+    """A name given to a tracker (route, table, model...) as text; None stays None.
+
+    Trackers are built at decoration time, from whatever the application passes: bytes
+    are decoded, other objects become their ``str()`` (``<unprintable>`` when that
+    fails), and the text is cut to ``max_length`` and made encodable. Never raises.
+    """
+    if value is None:
+        return None
+    primitive = _primitive(value, max_length)
+    text = primitive if type(primitive) is str else safe_str(value)
+    return truncate(text, max_length)
+
+
+def integer_argument(value: object) -> int | None:
+    """An int (not a bool) that fits OTLP's 64 bits, as a plain int; else None."""
+    if not isinstance(value, int) or type(value) is bool:
+        return None
+    number = _convert(int, value)
+    return number if type(number) is int and _INT64_MIN <= number <= _INT64_MAX else None
 
 
 @contained(OTHER)

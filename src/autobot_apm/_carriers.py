@@ -99,6 +99,11 @@ def _header_text(value: Any) -> str | None:
         value = str.__str__(value)  # a str subclass may override what it reports
     if type(value) is not str or len(value) > MAX_HEADER_LENGTH:
         return None
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return None  # a lone surrogate: the baggage propagator would raise on it
     return value
 
 

@@ -95,7 +95,7 @@ def parse_ratio(name: str, value: Any) -> float:
 
 def choice(*allowed: str) -> Parser:
     def parse(name: str, value: Any) -> str:
-        text = value.strip().lower() if isinstance(value, str) else value
+        text = value.strip().lower() if isinstance(value, str) else None
         if text not in allowed:
             raise ConfigurationError(name, value, f"expected one of {', '.join(allowed)}")
         return str(text)
@@ -129,7 +129,10 @@ def parse_pairs(name: str, value: Any) -> dict[str, str]:
     if value is None:
         return {}
     if isinstance(value, Mapping):
-        return {str(k): str(v) for k, v in value.items()}
+        try:
+            return {str(k): str(v) for k, v in value.items()}
+        except Exception:
+            raise ConfigurationError(name, "…", "expected a mapping of strings") from None
     if not isinstance(value, str):
         raise ConfigurationError(name, value, "expected key=value pairs separated by commas")
     pairs: dict[str, str] = {}
@@ -149,8 +152,13 @@ def _redact_pairs(value: str) -> str:
 def parse_url_list(name: str, value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
-    items = value.split(",") if isinstance(value, str) else list(value)
-    return tuple(str(item).strip() for item in items if str(item).strip())
+    try:
+        items = value.split(",") if isinstance(value, str) else [str(item) for item in value]
+    except Exception:
+        raise ConfigurationError(
+            name, value, "expected a comma-separated string or a list of strings"
+        ) from None
+    return tuple(item.strip() for item in items if item.strip())
 
 
 def parse_mapping(name: str, value: Any) -> dict[str, Any]:

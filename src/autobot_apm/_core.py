@@ -18,7 +18,14 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind, set_span_in_context
 
 from . import _runtime
-from ._attributes import coerce_attributes, low_cardinality_label
+from ._attributes import (
+    MAX_ATTRIBUTE_LENGTH,
+    coerce_attributes,
+    integer_argument,
+    low_cardinality_label,
+    safe_str,
+    truncate,
+)
 from ._errors import report_internal_error
 from ._operation import OPERATION_KEY, Operation
 from ._runtime import Runtime
@@ -44,12 +51,13 @@ class Tracker(Generic[OpT]):
         span_attributes: Mapping[str, object],
         metric_attributes: Mapping[str, object],
     ) -> None:
-        self.span_name = span_name
+        # An unencodable name (bytes, a lone surrogate) would fail its whole export batch.
+        self.span_name = truncate(safe_str(span_name), MAX_ATTRIBUTE_LENGTH)
         self.span_kind = span_kind
         # Static attributes are coerced once, here, not on every call.
         self.span_attributes = coerce_attributes(span_attributes)
         self.metric_attributes: dict[str, str | int] = {
-            key: value if isinstance(value, int) else low_cardinality_label(value)
+            key: _metric_value(value)
             for key, value in metric_attributes.items()
             if value is not None
         }
@@ -100,6 +108,14 @@ class Tracker(Generic[OpT]):
         traceback: TracebackType | None,
     ) -> None:
         self.__exit__(exc_type, exc, traceback)
+
+
+def _metric_value(value: object) -> str | int:
+    """Bools and 64-bit ints as they are; anything else a short label (never raising)."""
+    if type(value) is bool:
+        return value
+    number = integer_argument(value)
+    return number if number is not None else low_cardinality_label(value)
 
 
 def _pop_entered(tracker: Tracker[Any]) -> Operation | None:

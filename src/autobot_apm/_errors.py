@@ -33,7 +33,16 @@ class ConfigurationError(ValueError):
         self.setting = setting
         self.value = value
         self.reason = reason
-        super().__init__(f"autobot-apm setting {setting}={value!r}: {reason}")
+        super().__init__(f"autobot-apm setting {setting}={_shown(value)}: {reason}")
+
+
+def _shown(value: object) -> str:
+    """``repr(value)`` for a message: bounded, and never raising for a hostile object."""
+    try:
+        text = repr(value)
+    except Exception:
+        return "<unprintable>"
+    return text if len(text) <= 200 else text[:199] + "…"
 
 
 _reported: set[str] = set()

@@ -19,6 +19,11 @@ SIGNAL_ENDPOINT_VARIABLES = (
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
     "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
 )
+CERTIFICATE_VARIABLES = {
+    "traces": ("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE"),
+    "metrics": ("OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE"),
+    "logs": ("OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE"),
+}
 
 
 def exporter_kind(settings: Settings) -> str:
@@ -92,4 +97,24 @@ def _http_arguments(settings: Settings, signal: str) -> dict[str, Any]:
     given = _from_arguments(settings)
     if settings.sources["endpoint"] == "argument":
         given["endpoint"] = f"{str(settings.endpoint).rstrip('/')}/v1/{signal}"
+    variables = CERTIFICATE_VARIABLES.get(signal, ("OTEL_EXPORTER_OTLP_CERTIFICATE",))
+    if any(os.environ.get(name) for name in variables):
+        given["session"] = _session_keeping_its_ca()
     return given
+
+
+def _session_keeping_its_ca() -> Any:
+    """A requests session whose CA file wins over REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE.
+
+    requests lets those variables replace ``Session.verify`` (psf/requests#3829): on the
+    many machines that set them, OTEL_EXPORTER_OTLP_CERTIFICATE would be ignored and
+    every export to a collector with a private CA would fail.
+    """
+    import requests
+
+    class Session(requests.Session):
+        def request(self, *args: Any, **kwargs: Any) -> Any:
+            kwargs.setdefault("verify", self.verify)
+            return super().request(*args, **kwargs)
+
+    return Session()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 from typing import Any, TypeGuard
 
-from ._attributes import low_cardinality_label
+from ._attributes import coerce_attributes, low_cardinality_label, text_argument
 from ._llm_content import CapturedContent
 from ._llm_record import CallEnd, call_cost, end_attributes, record_metrics
 from ._llm_settings import LlmSettings, llm_settings
 from ._llm_stream import stream_kind, wrap_stream
-from ._llm_usage import LlmFacts, read, token_count
+from ._llm_usage import MAX_CHOICES, LlmFacts, read, token_count
 from ._operation import Operation
 from ._runtime import Runtime
 
@@ -88,8 +88,9 @@ class LlmOperation(Operation):
             reported.response_model = model
         if isinstance(id, str) and id:
             reported.response_id = id
-        if finish_reasons:
-            reported.finish_reasons = [str(reason) for reason in finish_reasons]
+        if type(finish_reasons) is list or type(finish_reasons) is tuple:
+            reasons = [text_argument(reason, 64) for reason in finish_reasons[:MAX_CHOICES]]
+            reported.finish_reasons = [reason for reason in reasons if reason]
 
     def prompt(self, messages: object) -> None:
         """The prompt (a string or chat messages); recorded only when capture is on."""
@@ -142,7 +143,8 @@ class LlmOperation(Operation):
         requested = self._metric_attributes.get("gen_ai.request.model")
         price = self._settings.price(facts.response_model, str(requested) if requested else None)
         end = CallEnd(facts, duration, self._first_chunk, self._chunks, call_cost(facts, price))
-        self.span.set_attributes(end_attributes(end))
+        # Models, ids and reasons come from responses too: bounded and encodable here.
+        self.span.set_attributes(coerce_attributes(end_attributes(end)))
         if self._content is not None:
             self._content.record(self.span, facts.finish_reasons)
         record_metrics(runtime, self._metric_attributes, end)

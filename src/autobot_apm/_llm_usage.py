@@ -120,7 +120,7 @@ def get(obj: object, name: str) -> Any:
 
 def token_count(value: object) -> int | None:
     """A token count, or None for anything that is not a non-negative int."""
-    return value if type(value) is int and value >= 0 else None
+    return value if type(value) is int and 0 <= value < 2**63 else None  # OTLP: 64 bits
 
 
 def items(value: object, limit: int = MAX_CHOICES) -> list[Any]:

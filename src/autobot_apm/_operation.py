@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
 from opentelemetry import context as otel_context
 from opentelemetry.trace import INVALID_SPAN, Span, Status, StatusCode
 
-from ._attributes import coerce, coerce_attributes, error_type
+from ._attributes import (
+    MAX_ATTRIBUTE_LENGTH,
+    attribute_key,
+    coerce,
+    coerce_attributes,
+    error_type,
+    safe_str,
+    truncate,
+)
 
 if TYPE_CHECKING:
     from ._core import Tracker
@@ -81,9 +89,9 @@ class Operation:
 
     def set_attribute(self, key: str, value: object) -> None:
         """Add an attribute to the span (coerced to a valid OpenTelemetry value)."""
-        coerced = coerce(value)
-        if coerced is not None and isinstance(key, str):
-            self.span.set_attribute(key, coerced)
+        name, coerced = attribute_key(key), coerce(value)
+        if coerced is not None and name is not None:
+            self.span.set_attribute(name, coerced)
 
     def set_attributes(self, attributes: Mapping[str, object]) -> None:
         """Add several span attributes at once."""
@@ -91,11 +99,12 @@ class Operation:
 
     def add_event(self, name: str, attributes: Mapping[str, object] | None = None) -> None:
         """Add a timestamped event to the span."""
-        self.span.add_event(str(name), coerce_attributes(attributes or {}))
+        text = truncate(safe_str(name), MAX_ATTRIBUTE_LENGTH)
+        self.span.add_event(text, coerce_attributes(attributes))
 
     def fail(self, reason: str) -> None:
         """Mark the call failed without an exception; ``reason`` becomes ``error.type``."""
-        self._set_error(str(reason)[:128], None)
+        self._set_error(truncate(safe_str(reason), 128), None)
 
     @property
     def trace_id(self) -> str:

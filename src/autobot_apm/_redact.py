@@ -61,6 +61,29 @@ ALWAYS_REDACTED_HEADERS: Final = frozenset(
     }
 )
 
+# Query keys that carry credentials in practice besides the semconv signature keys: OAuth
+# bearer tokens (RFC 6750, 2.3), API keys, passwords. Matched ignoring case.
+CREDENTIAL_QUERY_KEYS: Final = frozenset(
+    {
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "token",
+        "api_key",
+        "apikey",
+        "api-key",
+        "key",
+        "password",
+        "passwd",
+        "secret",
+        "client_secret",
+    }
+)
+# A header whose name says it carries a credential is redacted whatever the allow-list.
+_CREDENTIAL_HEADER_NAME = re.compile(
+    r"auth(?!ority)|token|secret|passw|api[-_]?key|credential|cookie|session|signature"
+)
+
 # --- query strings and URLs ----------------------------------------------------------------
 
 
@@ -72,14 +95,20 @@ def redact_query(query: str) -> str:
     """
     if not isinstance(query, str):
         return ""
-    if "%" not in query and not any(key in query for key in SENSITIVE_QUERY_KEYS):
+    lowered = query.lower()
+    if (
+        "%" not in query
+        and not any(key in query for key in SENSITIVE_QUERY_KEYS)
+        and not any(key in lowered for key in CREDENTIAL_QUERY_KEYS)
+    ):
         return query  # the common case: no sensitive key can be in there
     return "&".join(_redact_parameter(part) for part in query.split("&"))
 
 
 def _redact_parameter(part: str) -> str:
     key, equals, _ = part.partition("=")
-    if equals and unquote(key.lstrip("?")) in SENSITIVE_QUERY_KEYS:
+    name = unquote(key.lstrip("?"))
+    if equals and (name in SENSITIVE_QUERY_KEYS or name.lower() in CREDENTIAL_QUERY_KEYS):
         return f"{key}={REDACTED}"
     return part
 
@@ -220,7 +249,9 @@ class HeaderCapture:
     def _decision(self, name: str) -> str:
         if not any(pattern.fullmatch(name) for pattern in self._capture):
             return _SKIP
-        if name in ALWAYS_REDACTED_HEADERS or any(p.fullmatch(name) for p in self._sanitize):
+        if name in ALWAYS_REDACTED_HEADERS or _CREDENTIAL_HEADER_NAME.search(name):
+            return _REDACT
+        if any(pattern.fullmatch(name) for pattern in self._sanitize):
             return _REDACT
         return _KEEP
 

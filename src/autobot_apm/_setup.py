@@ -160,6 +160,21 @@ def shutdown(timeout: float | None = None) -> bool:
     return flushed
 
 
+def flush(timeout: float | None = None) -> bool:
+    """Export what is buffered now; returns within ``timeout`` seconds (default 5) regardless.
+
+    For servers that may end without running atexit: uvicorn, stopped with SIGTERM,
+    re-raises the signal with the default handler once its graceful shutdown is done.
+    """
+    with _lock:
+        settings: Settings | None = _state["settings"]
+        owned: tuple[Any, ...] = _state["owned"]
+    if settings is None or not owned:
+        return True
+    cap = settings.shutdown_timeout if timeout is None else max(0.0, timeout)
+    return _run_bounded([provider.force_flush for provider in owned], cap, "flush")
+
+
 def _start_sampler(settings: Settings, meter_provider: metrics.MeterProvider) -> Any:
     """Start the background sampler when configure(sampler=...) asks for it.
 
@@ -315,7 +330,7 @@ def _warn_if_changed(active: Settings, requested: Settings) -> None:
         )
 
 
-def _run_bounded(steps: list[Callable[[], Any]], cap: float) -> bool:
+def _run_bounded(steps: list[Callable[[], Any]], cap: float, what: str = "shutdown") -> bool:
     """Run each step in a daemon thread; give up waiting after ``cap`` seconds in total.
 
     A collector that is down makes the OTLP exporters retry with back-off for up to their
@@ -332,6 +347,6 @@ def _run_bounded(steps: list[Callable[[], Any]], cap: float) -> bool:
     finished = not any(thread.is_alive() for thread in threads)
     if not finished:
         logger.warning(
-            "autobot-apm: shutdown gave up after %.1f s; unsent telemetry was dropped", cap
+            "autobot-apm: %s gave up after %.1f s; unsent telemetry was dropped", what, cap
         )
     return finished

@@ -10,6 +10,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
+from ._attributes import text_argument
 from ._core import Tracker
 from ._operation import Operation
 from ._runtime import HTTP_DURATION_BUCKETS, MetricSpec, Runtime
@@ -37,7 +38,7 @@ def known_methods() -> frozenset[str]:
 
 def method_attributes(method: object) -> dict[str, str]:
     """``http.request.method`` (and ``..._original`` when it had to become ``_OTHER``)."""
-    original = str(method)
+    original = method if type(method) is str else text_argument(method) or ""
     if original.upper() in known_methods():
         return {"http.request.method": original.upper()}
     return {"http.request.method": "_OTHER", "http.request.method_original": original[:64]}
@@ -110,6 +111,7 @@ class ApiTracker(Tracker[ApiOperation]):
     operation_class = ApiOperation
 
     def __init__(self, *, route: str | None, method: str, scheme: str) -> None:
+        route = text_argument(route)  # any value: text, cut to a limit, never raising
         methods = method_attributes(method)
         self.route = route
         attributes: dict[str, object] = {**methods, "url.scheme": scheme, "http.route": route}

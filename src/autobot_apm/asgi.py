@@ -39,6 +39,7 @@ from ._asgi_request import ASGIApp, EnrichingServerRequest, Receive, Send, Serve
 from ._config import SETTINGS_BY_NAME, parse_url_list
 from ._errors import contained
 from ._fastapi import instrument_fastapi
+from ._setup import flush
 from .api import server_span_name
 from .propagation import extract
 
@@ -97,6 +98,9 @@ class APMMiddleware:
         self._options: RequestOptions | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, _flushing_at_shutdown(send))
+            return
         runtime = _runtime.current
         if scope["type"] != "http" or runtime is None or REQUEST_KEY in scope:
             await self.app(scope, receive, send)
@@ -162,6 +166,22 @@ def _existing_server_span() -> Span | None:
     if getattr(span, "kind", None) is SpanKind.SERVER and span.is_recording():
         return span
     return None
+
+
+def _flushing_at_shutdown(send: Send) -> Send:
+    """``send`` that exports buffered telemetry before the lifespan shutdown completes.
+
+    The server may exit right after, without atexit: uvicorn (also as a gunicorn worker)
+    re-raises SIGTERM with the default handler once its graceful shutdown is done. The
+    flush blocks the loop for at most the shutdown cap, when no request is served any more.
+    """
+
+    async def flushing_send(message: MutableMapping[str, Any]) -> None:
+        if message.get("type") in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+            flush()
+        await send(message)
+
+    return flushing_send
 
 
 def _parent_context(picked: dict[str, str], fields: frozenset[str]) -> otel_context.Context:

@@ -19,6 +19,7 @@ from typing import Any, TypeVar, overload
 
 from opentelemetry.trace import SpanKind
 
+from ._attributes import OTHER, text_argument
 from ._core import Tracker
 from ._operation import Operation
 from ._runtime import DB_DURATION_BUCKETS, MetricSpec
@@ -80,9 +81,19 @@ class CacheTracker(Tracker[CacheOperation]):
     operation_class = CacheOperation
 
     def __init__(
-        self, name: str, *, operation: str, hit: HitPredicate | None, system: str | None
+        self, name: object, *, operation: object, hit: HitPredicate | None, system: object
     ) -> None:
-        self.hit_predicate = hit or (_none_is_miss if operation in LOOKUP_OPERATIONS else None)
+        if hit is not None and not callable(hit):
+            raise TypeError(
+                f"track_cache(hit=...) takes a predicate called with the result, "
+                f"not {type(hit).__name__}"
+            )
+        # Any name, operation or system is accepted: text, cut to a limit, never raising.
+        name = text_argument(name) or OTHER
+        operation = text_argument(operation) or "get"
+        system = text_argument(system)
+        default = _none_is_miss if operation in LOOKUP_OPERATIONS else None
+        self.hit_predicate = hit if hit is not None else default
         attributes = {"cache.name": name, "cache.operation": operation}
         span_attributes = {**attributes, "db.system.name": system} if system else attributes
         super().__init__(
@@ -125,5 +136,6 @@ def track_cache(
             return redis.get(session_id)   # None -> miss
     """
     if callable(name):
-        return CacheTracker(name.__name__, operation="get", hit=None, system=None)(name)
-    return CacheTracker(str(name), operation=operation, hit=hit, system=system)
+        bare_name = getattr(name, "__name__", None)  # a functools.partial has none
+        return CacheTracker(bare_name, operation="get", hit=None, system=None)(name)
+    return CacheTracker(name, operation=operation, hit=hit, system=system)

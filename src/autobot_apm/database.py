@@ -8,6 +8,7 @@ from typing import Any, TypeGuard, TypeVar, overload
 
 from opentelemetry.trace import SpanKind
 
+from ._attributes import OTHER, integer_argument, text_argument
 from ._core import Tracker
 from ._operation import Operation
 from ._runtime import DB_DURATION_BUCKETS, ROW_BUCKETS, MetricSpec
@@ -109,6 +110,14 @@ class DatabaseTracker(Tracker[DatabaseOperation]):
         server_port: int | None = None,
         batch_size: int | None = None,
     ) -> None:
+        # Any value is accepted at decoration: text, cut to a limit, never raising.
+        system = text_argument(system) or "other_sql"
+        operation, collection, namespace, summary, stored_procedure, server_address = (
+            text_argument(value)
+            for value in (operation, collection, namespace, summary, stored_procedure,
+                          server_address)
+        )  # fmt: skip
+        server_port, batch_size = integer_argument(server_port), integer_argument(batch_size)
         if query is not None and system not in COMMAND_SYSTEMS:
             summary = summary or summarize_sql(query)
             if _single_target(summary):
@@ -208,5 +217,6 @@ def track_database(system: Any, /, **options: Any) -> Any:
     """
     if callable(system):
         # Bare @track_database: the function's name is all we know of the operation.
-        return DatabaseTracker("other_sql", operation=system.__name__)(system)
+        name = getattr(system, "__name__", None)  # a functools.partial has none
+        return DatabaseTracker("other_sql", operation=name or OTHER)(system)
     return DatabaseTracker(system, **options)

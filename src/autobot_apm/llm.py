@@ -22,7 +22,7 @@ from typing import Any, TypeVar, overload
 
 from opentelemetry.trace import SpanKind
 
-from ._attributes import OTHER
+from ._attributes import OTHER, integer_argument, text_argument
 from ._core import Tracker
 from ._llm_operation import LlmOperation
 from ._llm_settings import parse_prices
@@ -63,6 +63,13 @@ class LlmTracker(Tracker[LlmOperation]):
         data_source: str | None,
         request_params: Mapping[str, Any],
     ) -> None:
+        # Any value is accepted at decoration: text, cut to a limit, never raising.
+        provider = text_argument(provider) or OTHER
+        operation = text_argument(operation) or "chat"
+        model, server_address, data_source = (
+            text_argument(value) for value in (model, server_address, data_source)
+        )
+        server_port = integer_argument(server_port)
         common = {
             "gen_ai.operation.name": operation,
             "gen_ai.provider.name": provider,
@@ -102,7 +109,7 @@ def request_attributes(params: Mapping[str, Any]) -> dict[str, Any]:
             )
         if key == "gen_ai.request.stop_sequences" and isinstance(value, str):
             value = (value,)
-        if key == "gen_ai.request.choice.count" and value == 1:
+        if key == "gen_ai.request.choice.count" and type(value) is int and value == 1:
             continue  # semconv: recorded only when it is not 1
         attributes[key] = value
     return attributes
@@ -158,7 +165,7 @@ def track_llm(
     if provider is None and fn is None:
         raise TypeError("track_llm() needs provider=, e.g. track_llm(provider='openai')")
     tracker = LlmTracker(
-        provider=provider or OTHER,  # bare @track_llm: the provider is not known
+        provider=OTHER if provider is None else provider,  # bare @track_llm: not known
         model=model,
         operation=operation,
         server_address=server_address,
