@@ -30,6 +30,18 @@ F = TypeVar("F")
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
 
 
+def is_decoration_target(obj: object) -> bool:
+    """Whether a bare tracker was given something to decorate (not a name or a system)."""
+    return callable(obj) or isinstance(obj, classmethod | staticmethod)
+
+
+def target_name(obj: Any) -> str | None:
+    """The name of what a bare tracker decorates, seeing through classmethod/staticmethod
+    (None for callables without one, such as a functools.partial)."""
+    name = getattr(getattr(obj, "__func__", obj), "__name__", None)
+    return name if isinstance(name, str) else None
+
+
 def decorate(tracker: Tracker[Any], fn: F) -> F:
     """Wrap ``fn`` (function, method, classmethod or staticmethod) for ``tracker``."""
     target = fn.__func__ if isinstance(fn, classmethod | staticmethod) else fn

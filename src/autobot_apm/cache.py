@@ -21,6 +21,7 @@ from opentelemetry.trace import SpanKind
 
 from ._attributes import OTHER, text_argument
 from ._core import Tracker
+from ._dispatch import is_decoration_target, target_name
 from ._operation import Operation
 from ._runtime import DB_DURATION_BUCKETS, MetricSpec
 
@@ -135,7 +136,6 @@ def track_cache(
         def load_session(session_id):
             return redis.get(session_id)   # None -> miss
     """
-    if callable(name):
-        bare_name = getattr(name, "__name__", None)  # a functools.partial has none
-        return CacheTracker(bare_name, operation="get", hit=None, system=None)(name)
+    if is_decoration_target(name):
+        return CacheTracker(target_name(name), operation="get", hit=None, system=None)(name)
     return CacheTracker(name, operation=operation, hit=hit, system=system)

@@ -10,6 +10,7 @@ from opentelemetry.trace import SpanKind
 
 from ._attributes import OTHER, integer_argument, text_argument
 from ._core import Tracker
+from ._dispatch import is_decoration_target, target_name
 from ._operation import Operation
 from ._runtime import DB_DURATION_BUCKETS, ROW_BUCKETS, MetricSpec
 from ._sql import operation_and_collection, sanitize_redis, sanitize_sql, summarize_sql
@@ -46,9 +47,10 @@ class DatabaseOperation(Operation):
 
     def rows(self, count: int) -> None:
         """Report the number of rows returned (``db.response.returned_rows``)."""
-        if isinstance(count, int) and count >= 0:
-            self._rows = count
-            self.span.set_attribute("db.response.returned_rows", count)
+        rows = integer_argument(count)  # an int (not a bool) that OTLP's 64 bits can carry
+        if rows is not None and rows >= 0:
+            self._rows = rows
+            self.span.set_attribute("db.response.returned_rows", rows)
 
     def retrieved(
         self, count: int | None = None, top_k: int | None = None, best_score: float | None = None
@@ -215,8 +217,7 @@ def track_database(system: Any, /, **options: Any) -> Any:
             rows = cursor.execute(...).fetchall()
             op.rows(len(rows))
     """
-    if callable(system):
+    if is_decoration_target(system):
         # Bare @track_database: the function's name is all we know of the operation.
-        name = getattr(system, "__name__", None)  # a functools.partial has none
-        return DatabaseTracker("other_sql", operation=name or OTHER)(system)
+        return DatabaseTracker("other_sql", operation=target_name(system) or OTHER)(system)
     return DatabaseTracker(system, **options)

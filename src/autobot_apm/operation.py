@@ -25,7 +25,9 @@ from typing import Any, Literal, TypeVar, overload
 
 from opentelemetry.trace import SpanKind
 
+from ._attributes import OTHER
 from ._core import Tracker
+from ._dispatch import is_decoration_target, target_name
 from ._operation import Operation
 from ._runtime import MetricSpec, Runtime
 
@@ -239,9 +241,8 @@ def track_operation(
                 done = process(batch)
                 pipeline.items(done, failed=len(batch) - done)
     """
-    if callable(name) or isinstance(name, classmethod | staticmethod):
-        function = getattr(name, "__func__", name)
-        return OperationTracker(str(function.__name__))(name)
+    if is_decoration_target(name):
+        return OperationTracker(target_name(name) or OTHER)(name)
     return OperationTracker(
         str(name),
         kind=kind,

@@ -372,3 +372,27 @@ class TestUnconfigured:
             yield 1
 
         assert inspect.isgenerator(scan())
+
+
+class TestBareDecoratorOnClassmethods:
+    def test_bare_trackers_above_classmethod_and_staticmethod(self, apm_capture: Capture):
+        """Bare trackers placed above @classmethod/@staticmethod decorate, named after it."""
+
+        class Store:
+            @apm.track_cache
+            @classmethod
+            def sessions(cls, key):
+                return None
+
+            @apm.track_database
+            @staticmethod
+            def load_rows():
+                return []
+
+            @apm.track_operation
+            @classmethod
+            def rebuild(cls):
+                return "done"
+
+        assert (None, [], "done") == (Store.sessions("k"), Store.load_rows(), Store.rebuild())
+        assert ["get sessions", "load_rows", "rebuild"] == [s.name for s in apm_capture.spans]
