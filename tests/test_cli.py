@@ -1,4 +1,7 @@
-"""The autobot-apm command line: doctor's hardware section."""
+"""The autobot-apm command line: doctor's hardware section and the parser.
+
+The other doctor sections are tested in test_cli_doctor.py, the demo in test_cli_demo.py.
+"""
 
 from __future__ import annotations
 
@@ -56,5 +59,18 @@ class TestParser:
         assert 2 == caught.value.code
 
     def test_sections_are_small_functions(self) -> None:
-        """Doctor is built from section functions, the hardware one first."""
-        assert "hardware_section" == DOCTOR_SECTIONS[0].__name__
+        """Doctor is built from section functions: configuration, exporter, hardware, drops."""
+        expected = ["configuration_section", "exporter_section", "hardware_section",
+                    "dropped_section"]  # fmt: skip
+        assert expected == [section.__name__ for section in DOCTOR_SECTIONS]
+
+    def test_demo_needs_at_least_the_scenario(self) -> None:
+        """demo --requests below the four scripted requests is a usage error."""
+        with pytest.raises(SystemExit) as caught:
+            build_parser().parse_args(["demo", "--requests", "3"])
+        assert 2 == caught.value.code
+
+    def test_demo_defaults(self) -> None:
+        """demo sends eight requests by default, in colour where the terminal allows."""
+        args = build_parser().parse_args(["demo"])
+        assert (8, False) == (args.requests, args.no_color)
