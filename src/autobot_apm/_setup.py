@@ -11,14 +11,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from opentelemetry import metrics, trace
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace import sampling as otel_sampling
 
-from . import _exporters, _health, _logs, _runtime
+from . import _health, _logs, _runtime
 from ._config import Settings, resolve
+from ._providers import build_meter_provider, build_resource, build_tracer_provider
 from ._version import VERSION
 
 logger = logging.getLogger("autobot_apm")
@@ -199,7 +195,7 @@ def _start_logging(settings: Settings, tracer_provider: trace.TracerProvider) ->
 
     Log records name the same service as the spans: an adopted tracer provider's resource.
     """
-    resource = getattr(tracer_provider, "resource", None) or _resource(settings)
+    resource = getattr(tracer_provider, "resource", None) or build_resource(settings)
     logs = _logs.setup_logging(settings, resource)
     if logs is not None and logs.provider is not None:
         _state["owned"] = (*_state["owned"], logs.provider)  # flushed by shutdown()
@@ -211,12 +207,16 @@ def _providers(settings: Settings) -> tuple[trace.TracerProvider, metrics.MeterP
     tracer_provider = trace.get_tracer_provider()
     meter_provider = metrics.get_meter_provider()
     owned: list[Any] = []
-    resource = _resource(settings)
+    resource = build_resource(settings)
     if _is_proxy(tracer_provider) or tracer_provider in _installed_globally:
-        tracer_provider = _install(_tracer_provider(settings, resource), trace.set_tracer_provider)
+        tracer_provider = _install(
+            build_tracer_provider(settings, resource), trace.set_tracer_provider
+        )
         owned.append(tracer_provider)
     if _is_proxy(meter_provider) or meter_provider in _installed_globally:
-        meter_provider = _install(_meter_provider(settings, resource), metrics.set_meter_provider)
+        meter_provider = _install(
+            build_meter_provider(settings, resource), metrics.set_meter_provider
+        )
         owned.append(meter_provider)
     elif settings.prometheus is not None:
         logger.warning(
@@ -242,82 +242,6 @@ def _is_proxy(provider: object) -> bool:
     # Until a provider is set, the API hands out proxies; their class names are the only
     # public-enough marker (the metrics proxy class is private).
     return type(provider).__name__ in {"ProxyTracerProvider", "_ProxyMeterProvider"}
-
-
-def _resource(settings: Settings) -> Resource:
-    attributes: dict[str, Any] = {}
-    if settings.service_name:
-        attributes["service.name"] = settings.service_name
-    if settings.service_version:
-        attributes["service.version"] = settings.service_version
-    if settings.environment:
-        attributes["deployment.environment.name"] = settings.environment
-    attributes.update(settings.resource_attributes)
-    # Resource.create merges OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME underneath.
-    return Resource.create(attributes)
-
-
-def _tracer_provider(settings: Settings, resource: Resource) -> TracerProvider:
-    # Our own atexit hook shuts down within a cap; the SDK's would wait out retries.
-    provider = TracerProvider(resource=resource, sampler=_sampler(settings), shutdown_on_exit=False)
-    exporter = _exporters.span_exporter(settings)
-    if exporter is not None:
-        provider.add_span_processor(
-            _health.CountingBatchSpanProcessor(
-                _health.CountingSpanExporter(exporter),
-                max_queue_size=settings.span_queue_size,
-                max_export_batch_size=min(settings.span_batch_size, settings.span_queue_size),
-                schedule_delay_millis=_schedule_delay(settings) * 1000,
-                export_timeout_millis=settings.timeout * 1000,
-            )
-        )
-    return provider
-
-
-def _schedule_delay(settings: Settings) -> float:
-    # On the console a trace should appear as its request finishes; printing still happens
-    # on the export thread, never on the request path.
-    delay_is_default = settings.sources["span_schedule_delay"] == "default"
-    if _exporters.exporter_kind(settings) == "console" and delay_is_default:
-        return 0.2
-    return float(settings.span_schedule_delay)
-
-
-def _meter_provider(settings: Settings, resource: Resource) -> MeterProvider:
-    exporter = _exporters.metric_exporter(settings)
-    readers: list[MetricReader] = []
-    if exporter is not None:
-        readers.append(
-            PeriodicExportingMetricReader(
-                _health.CountingMetricExporter(exporter),
-                export_interval_millis=settings.metric_export_interval * 1000,
-                export_timeout_millis=settings.timeout * 1000,
-            )
-        )
-    if settings.prometheus is not None:
-        # Pulled by Prometheus, independently of the push exporter above; its HTTP
-        # server stops when this provider shuts down.
-        from ._prometheus import prometheus_reader
-
-        reader = prometheus_reader(settings.prometheus)
-        if reader is not None:
-            readers.append(reader)
-    return MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
-
-
-def _sampler(settings: Settings) -> otel_sampling.Sampler:
-    ratio = settings.sample_ratio
-    factories: dict[str, Callable[[], otel_sampling.Sampler]] = {
-        "always_on": lambda: otel_sampling.ALWAYS_ON,
-        "always_off": lambda: otel_sampling.ALWAYS_OFF,
-        "traceidratio": lambda: otel_sampling.TraceIdRatioBased(ratio),
-        "parentbased_always_on": lambda: otel_sampling.ParentBased(otel_sampling.ALWAYS_ON),
-        "parentbased_always_off": lambda: otel_sampling.ParentBased(otel_sampling.ALWAYS_OFF),
-        "parentbased_traceidratio": lambda: otel_sampling.ParentBased(
-            otel_sampling.TraceIdRatioBased(ratio)
-        ),
-    }
-    return factories[settings.traces_sampler]()
 
 
 def _warn_if_changed(active: Settings, requested: Settings) -> None:
