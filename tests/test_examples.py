@@ -4,24 +4,19 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from support import free_port
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SCRIPTS = sorted(EXAMPLES.glob("*.py"))
 TIMEOUT = 60
 # Optional extras an example needs: without them it is skipped, loudly.
 NEEDS = {"prometheus_app.py": "opentelemetry.exporter.prometheus"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def example_environment() -> dict[str, str]:

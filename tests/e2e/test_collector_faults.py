@@ -1,6 +1,5 @@
 """A collector that is down, failing or back again: calls never wait, losses are counted."""
 
-import socket
 import time
 
 import pytest
@@ -8,6 +7,7 @@ import pytest
 import autobot_apm as apm
 from autobot_apm import _health
 from autobot_apm.receiver import OTLPReceiver
+from support import dead_endpoint
 
 pytestmark = pytest.mark.e2e
 
@@ -20,12 +20,6 @@ def fresh_counts():
     _health.reset()
 
 
-def _dead_endpoint():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-
 @apm.track_cache("fault")
 def lookup(key):
     return key
@@ -35,7 +29,7 @@ class TestCollectorDown:
     @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
     def test_calls_complete_and_losses_are_counted(self, protocol):
         """Nothing listening: 2,000 calls finish promptly, overflow and failures counted."""
-        apm.configure(endpoint=_dead_endpoint(), protocol=protocol, timeout=1,
+        apm.configure(endpoint=dead_endpoint(), protocol=protocol, timeout=1,
                       span_queue_size=64, span_batch_size=32, span_schedule_delay=0.05,
                       metric_export_interval=3600)  # fmt: skip
         started = time.monotonic()

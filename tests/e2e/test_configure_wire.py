@@ -1,6 +1,5 @@
 """configure() end to end: real OTLP export over gRPC and HTTP to a loopback receiver."""
 
-import socket
 import subprocess
 import sys
 import textwrap
@@ -10,6 +9,7 @@ import pytest
 
 import autobot_apm as apm
 from autobot_apm.receiver import OTLPReceiver
+from support import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -85,12 +85,6 @@ class TestExport:
         assert all("blue" == r.headers.get("x-tenant") for r in receiver.requests)
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _python(code, env=None, timeout=60):
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
@@ -101,7 +95,7 @@ def _python(code, env=None, timeout=60):
 class TestLifecycle:
     def test_shutdown_is_bounded_when_collector_is_down(self):
         """Nothing listening: shutdown() returns within its cap and raises nothing."""
-        apm.configure(endpoint=f"http://127.0.0.1:{_free_port()}", protocol="grpc",
+        apm.configure(endpoint=f"http://127.0.0.1:{free_port()}", protocol="grpc",
                       metric_export_interval=3600)  # fmt: skip
         _traffic()
         started = time.monotonic()

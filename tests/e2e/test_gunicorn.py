@@ -9,7 +9,6 @@ import contextlib
 import importlib.util
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import pytest
 from gunicorn.config import KNOWN_SETTINGS
 
 from autobot_apm.receiver import OTLPReceiver
+from support import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -43,12 +43,6 @@ NO_CONTROL_SOCKET = [
     for flag in setting.cli or ()
     if flag == "--no-control-socket"
 ]
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _gunicorn_command(port):
@@ -139,7 +133,7 @@ def receiver():
 class TestGunicornPreload:
     def test_each_worker_exports_with_its_own_instance_id(self, receiver, tmp_path):
         """While running, both workers export, under two distinct service.instance.id values."""
-        port = _free_port()
+        port = free_port()
         with _serving(_gunicorn_command(port), port, receiver, 100, tmp_path / "log") as (
             _,
             base_url,
@@ -152,7 +146,7 @@ class TestGunicornPreload:
     def test_queued_spans_are_exported_when_workers_stop(self, receiver, tmp_path):
         """With a 60 s export delay, every request's span still arrives once gunicorn stops."""
         log_path = tmp_path / "log"
-        port = _free_port()
+        port = free_port()
         with _serving(_gunicorn_command(port), port, receiver, 60_000, log_path) as (
             server,
             base_url,
@@ -171,7 +165,7 @@ class TestGunicornPreload:
 class TestUvicornSigterm:
     def test_queued_spans_are_exported_when_uvicorn_stops(self, receiver, tmp_path):
         """Plain uvicorn stopped with SIGTERM (docker stop, Kubernetes) exports queued spans."""
-        port = _free_port()
+        port = free_port()
         with _serving(_uvicorn_command(port), port, receiver, 60_000, tmp_path / "log") as (
             server,
             base_url,

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +29,7 @@ from autobot_apm._prometheus import ListenAddress, prometheus_reader
 from autobot_apm.llm import LlmOperation, track_llm
 from autobot_apm.sampler import amd, nvidia
 from autobot_apm.sampler._gpu import GpuIdentity, identity_attributes
+from support import free_port, scrape
 
 pytest.importorskip("opentelemetry.exporter.prometheus", reason="autobot-apm[prometheus]")
 parser = pytest.importorskip("prometheus_client.parser")
@@ -55,17 +54,6 @@ class Catalogue:
 
     metrics: frozenset[str]
     labels: frozenset[str]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def scrape(address: ListenAddress) -> str:
-    with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as response:
-        return str(response.read().decode())
 
 
 def fake_npu_tree(root: Path) -> Path:

@@ -10,7 +10,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from support import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -47,12 +48,6 @@ scrape_configs:
     static_configs:
       - targets: ["127.0.0.1:{app_port}"]
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def fast_rules(text: str) -> str:

@@ -7,7 +7,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -16,19 +15,9 @@ from opentelemetry.sdk.metrics import MeterProvider
 import autobot_apm as apm
 from autobot_apm._errors import ConfigurationError
 from autobot_apm._prometheus import ListenAddress, parse_listen_address, prometheus_reader
+from support import free_port, scrape
 
 pytest.importorskip("opentelemetry.exporter.prometheus", reason="autobot-apm[prometheus]")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def scrape(address: ListenAddress) -> str:
-    with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as response:
-        return str(response.read().decode())
 
 
 def is_refused(address: ListenAddress) -> bool:

@@ -3,7 +3,6 @@ checked against a real HTTP server on loopback."""
 
 import asyncio
 import json
-import socket
 import subprocess
 import sys
 import textwrap
@@ -20,6 +19,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 import autobot_apm as apm
 from autobot_apm.http_client import instrument_http_clients, uninstrument_http_clients
+from support import free_port
 
 
 class EchoHandler(BaseHTTPRequestHandler):
@@ -62,9 +62,7 @@ def server():
 
 @pytest.fixture
 def unused_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_port()
 
 
 @pytest.fixture

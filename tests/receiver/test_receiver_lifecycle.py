@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from autobot_apm.receiver import OTLPReceiver
+from support import free_port
 
 
 def send_span(endpoint: str, name: str) -> None:
@@ -30,12 +31,6 @@ def ipv6_loopback_available() -> bool:
     except OSError:
         return False
     return True
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class TestEndpoints:
