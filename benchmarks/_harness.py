@@ -178,3 +178,14 @@ def verdict(
     bound = "≥" if at_least else "≤"
     outcome = "met" if met else "NOT met"
     return f"- budget {label}: {value:.2f}{unit} ({bound} {limit:g}{unit}) — {outcome}"
+
+
+def command_line(doc: str, run: Callable[[bool, str], str]) -> None:
+    """The command line every in-process benchmark shares: ``--quick`` and ``--clock``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke mode: a few short rounds")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu")
+    args = parser.parse_args()
+    print(run(args.quick, args.clock))

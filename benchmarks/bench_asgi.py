@@ -11,7 +11,6 @@ to a batch processor with a null exporter: export costs are in the uvicorn figur
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 from collections.abc import Callable
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 from opentelemetry import metrics, trace
 
 from ._app import NATIVE_OFF, OneSpanMiddleware, endpoint_app
-from ._harness import CLOCKS, Settings, Variant, measure, table, verdict
+from ._harness import Settings, Variant, command_line, measure, table, verdict
 from ._peers import CONTRIB_FASTAPI, installed
 from ._sdk import Pipeline, pipeline, use
 
@@ -118,11 +117,7 @@ def run(quick: bool, clock: str = "cpu") -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smoke mode: a few short rounds")
-    parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu")
-    args = parser.parse_args()
-    print(run(args.quick, args.clock))
+    command_line(__doc__ or "", run)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ stream object (what SDK clients return), which the library hands back in a proxy
 
 from __future__ import annotations
 
-import argparse
 import statistics
 from collections.abc import Callable, Iterator
 from time import perf_counter
@@ -22,7 +21,7 @@ from opentelemetry.trace import SpanKind, set_span_in_context
 
 from autobot_apm import _runtime
 
-from ._harness import CLOCKS, Result, Settings, Variant, measure
+from ._harness import Result, Settings, Variant, command_line, measure
 from ._sdk import Pipeline, pipeline, use
 
 CHUNKS = 64
@@ -180,11 +179,7 @@ def report(results: list[Result], names: list[str]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smoke mode: a few short rounds")
-    parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu")
-    args = parser.parse_args()
-    print(run(args.quick, args.clock))
+    command_line(__doc__ or "", run)
 
 
 if __name__ == "__main__":
