@@ -12,7 +12,7 @@ from types import ModuleType
 from typing import Any
 
 import autobot_apm as apm
-from autobot_apm import _runtime
+from autobot_apm._tracking import runtime as _runtime
 
 from ._floor import (
     FLOOR,

@@ -16,7 +16,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import NoOpTracerProvider, set_span_in_context
 
 import autobot_apm as apm
-from autobot_apm import _runtime
+from autobot_apm._tracking import runtime as _runtime
 from autobot_apm.database import DB_DURATION, DatabaseTracker
 
 from ._sdk import use

@@ -22,9 +22,9 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace import sampling as otel_sampling
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from autobot_apm import _runtime
-from autobot_apm._config import resolve
-from autobot_apm._setup import INSTRUMENTATION_SCOPE
+from autobot_apm._sdk.settings import resolve
+from autobot_apm._sdk.setup import INSTRUMENTATION_SCOPE
+from autobot_apm._tracking import runtime as _runtime
 
 
 class NullSpanExporter(SpanExporter):

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import autobot_apm as apm
-from autobot_apm import _runtime
+from autobot_apm._tracking import runtime as _runtime
 
 from ._harness import verdict
 from ._sink import running_sink

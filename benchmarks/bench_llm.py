@@ -19,7 +19,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind, set_span_in_context
 
-from autobot_apm import _runtime
+from autobot_apm._tracking import runtime as _runtime
 
 from ._harness import Result, Settings, Variant, command_line, measure
 from ._sdk import Pipeline, pipeline, use

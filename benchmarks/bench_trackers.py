@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 
 import autobot_apm as apm
-from autobot_apm import _runtime
+from autobot_apm._tracking import runtime as _runtime
 
 from . import _peers
 from ._compare import compare

@@ -1,4 +1,4 @@
-"""Tests for autobot_apm._attributes: any value becomes a valid attribute value."""
+"""Tests for autobot_apm._tracking.attributes: any value becomes a valid attribute value."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autobot_apm._attributes import (
+from autobot_apm._tracking.attributes import (
     MAX_ATTRIBUTE_LENGTH,
     MAX_SEQUENCE_ITEMS,
     coerce,

@@ -31,7 +31,7 @@ from opentelemetry import baggage, trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
 import autobot_apm as apm
-from autobot_apm import _config
+from autobot_apm._sdk import settings as _config
 from autobot_apm.asgi import APMMiddleware
 from autobot_apm.llm import REQUEST_PARAMETERS, track_llm
 from autobot_apm.propagation import attach_context, extract

@@ -22,8 +22,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 import autobot_apm as apm
-from autobot_apm import _runtime
-from autobot_apm._config import resolve
+from autobot_apm._sdk.settings import resolve
+from autobot_apm._tracking import runtime as _runtime
 from autobot_apm.asgi import APMMiddleware
 from autobot_apm.llm import track_llm
 

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from autobot_apm import _health
-from autobot_apm._config import SETTINGS
+from autobot_apm._sdk import health as _health
+from autobot_apm._sdk.settings import SETTINGS
 from autobot_apm.cli import main
 
 VARIABLES = sorted(

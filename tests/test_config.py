@@ -3,7 +3,7 @@
 import pytest
 
 from autobot_apm import ConfigurationError
-from autobot_apm._config import SETTINGS, resolve
+from autobot_apm._sdk.settings import SETTINGS, resolve
 
 
 class TestPrecedence:

@@ -30,7 +30,7 @@ from types import ModuleType
 import pytest
 
 import autobot_apm as apm
-from autobot_apm._config import SETTINGS
+from autobot_apm._sdk.settings import SETTINGS
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"

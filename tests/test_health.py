@@ -4,7 +4,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from autobot_apm import _health
+from autobot_apm._sdk import health as _health
 
 
 class FailingExporter(SpanExporter):

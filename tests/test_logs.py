@@ -9,10 +9,8 @@ from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 
-from autobot_apm import _logs
-from autobot_apm._config import resolve
-from autobot_apm._errors import ConfigurationError
-from autobot_apm._logs import (
+from autobot_apm._sdk import logs as _logs
+from autobot_apm._sdk.logs import (
     LOG_FORMAT,
     OTLPLogHandler,
     TraceContextFilter,
@@ -24,6 +22,8 @@ from autobot_apm._logs import (
     shutdown_logging,
     uninstrument_logging,
 )
+from autobot_apm._sdk.settings import resolve
+from autobot_apm._tracking.errors import ConfigurationError
 from autobot_apm.operation import track_operation
 from autobot_apm.testing import Capture
 

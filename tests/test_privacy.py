@@ -20,8 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import autobot_apm as apm
-from autobot_apm import _health
-from autobot_apm._sql import sanitize_sql
+from autobot_apm._privacy.sql import sanitize_sql
+from autobot_apm._sdk import health as _health
 from autobot_apm.asgi import APMMiddleware
 from autobot_apm.http_client import instrument_http_clients, uninstrument_http_clients
 from autobot_apm.llm import track_llm

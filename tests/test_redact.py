@@ -1,4 +1,4 @@
-"""Tests for autobot_apm._redact: URL and query redaction, header capture, client address."""
+"""Tests for autobot_apm._privacy.redact: URL and query redaction, header capture, clients."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autobot_apm._redact import (
+from autobot_apm._privacy.redact import (
     ALWAYS_REDACTED_HEADERS,
     SENSITIVE_QUERY_KEYS,
     HeaderCapture,

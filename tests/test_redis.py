@@ -1,4 +1,4 @@
-"""Tests for autobot_apm._redis: Redis command sanitizing."""
+"""Tests for autobot_apm._privacy.redis: Redis command sanitizing."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autobot_apm._sql import sanitize_redis
+from autobot_apm._privacy.sql import sanitize_redis
 
 PROPERTY = settings(max_examples=200, deadline=None)
 

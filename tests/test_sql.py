@@ -1,4 +1,4 @@
-"""Tests for autobot_apm._sql and _sql_lexer: SQL sanitizing."""
+"""Tests for autobot_apm._privacy.sql and _sql_lexer: SQL sanitizing."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autobot_apm import _sql
-from autobot_apm._sql import sanitize_sql, summarize_sql
+from autobot_apm._privacy import sql as _sql
+from autobot_apm._privacy.sql import sanitize_sql, summarize_sql
 
 PROPERTY = settings(max_examples=200, deadline=None)
 SECRET = "Zq7Xv"  # a marker that no template word contains

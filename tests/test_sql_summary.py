@@ -1,4 +1,4 @@
-"""Tests for autobot_apm._sql_summary: the query summary, operation and collection."""
+"""Tests for autobot_apm._privacy.sql_summary: the query summary, operation and collection."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autobot_apm._sql import operation_and_collection, summarize_sql
+from autobot_apm._privacy.sql import operation_and_collection, summarize_sql
 
 PROPERTY = settings(max_examples=200, deadline=None)
 

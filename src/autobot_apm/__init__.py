@@ -14,17 +14,17 @@
         op.rows(len(rows))
 """
 
-from ._errors import ConfigurationError
-from ._health import telemetry_health
-from ._logs import (
+from ._sdk.health import telemetry_health
+from ._sdk.logs import (
     TraceContextFilter,
     TraceContextFormatter,
     instrument_logging,
     uninstrument_logging,
 )
-from ._operation import Operation, current_operation
-from ._pools import ConnectionPool, observe_connection_pool
-from ._setup import configure, is_configured, shutdown
+from ._sdk.pools import ConnectionPool, observe_connection_pool
+from ._sdk.setup import configure, is_configured, shutdown
+from ._tracking.errors import ConfigurationError
+from ._tracking.handle import Operation, current_operation
 from ._version import VERSION
 from .api import ApiOperation, track_api
 from .asgi import APMMiddleware, instrument_fastapi, is_excluded_request

@@ -10,10 +10,10 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
-from ._attributes import text_argument
-from ._core import Tracker
-from ._operation import Operation
-from ._runtime import HTTP_DURATION_BUCKETS, MetricSpec, Runtime
+from ._tracking.attributes import text_argument
+from ._tracking.handle import Operation
+from ._tracking.runtime import HTTP_DURATION_BUCKETS, MetricSpec, Runtime
+from ._tracking.tracker import Tracker
 
 F = TypeVar("F", bound=Callable[..., Any])
 

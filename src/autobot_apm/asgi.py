@@ -32,14 +32,14 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
 
-from . import _runtime
-from ._asgi_attributes import metric_attributes, pick_headers, request_url, span_attributes
-from ._asgi_options import RequestOptions, build_options, compile_exclusions, normalize_overrides
-from ._asgi_request import ASGIApp, EnrichingServerRequest, Receive, Send, ServerRequest
-from ._config import SETTINGS_BY_NAME, parse_url_list
-from ._errors import contained
-from ._fastapi import instrument_fastapi
-from ._setup import flush
+from ._http.attributes import metric_attributes, pick_headers, request_url, span_attributes
+from ._http.fastapi import instrument_fastapi
+from ._http.options import RequestOptions, build_options, compile_exclusions, normalize_overrides
+from ._http.request import ASGIApp, EnrichingServerRequest, Receive, Send, ServerRequest
+from ._sdk.settings import SETTINGS_BY_NAME, parse_url_list
+from ._sdk.setup import flush
+from ._tracking import runtime as _runtime
+from ._tracking.errors import contained
 from .api import server_span_name
 from .propagation import extract
 

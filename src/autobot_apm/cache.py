@@ -19,11 +19,11 @@ from typing import Any, TypeVar, overload
 
 from opentelemetry.trace import SpanKind
 
-from ._attributes import OTHER, text_argument
-from ._core import Tracker
-from ._dispatch import is_decoration_target, target_name
-from ._operation import Operation
-from ._runtime import DB_DURATION_BUCKETS, MetricSpec
+from ._tracking.attributes import OTHER, text_argument
+from ._tracking.dispatch import is_decoration_target, target_name
+from ._tracking.handle import Operation
+from ._tracking.runtime import DB_DURATION_BUCKETS, MetricSpec
+from ._tracking.tracker import Tracker
 
 F = TypeVar("F", bound=Callable[..., Any])
 HitPredicate = Callable[[Any], bool]

@@ -17,7 +17,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from ._config import (
+from ._privacy.redact import redact_url
+from ._sdk.console.text import paint, shorten, wants_color, write_text
+from ._sdk.exporters import SIGNAL_ENDPOINT_VARIABLES, exporter_kind
+from ._sdk.settings import (
     SETTINGS,
     Setting,
     Settings,
@@ -25,10 +28,7 @@ from ._config import (
     parse_seconds,
     resolve,
 )
-from ._console.text import paint, shorten, wants_color, write_text
-from ._errors import ConfigurationError
-from ._exporters import SIGNAL_ENDPOINT_VARIABLES, exporter_kind
-from ._redact import redact_url
+from ._tracking.errors import ConfigurationError
 
 Section = Callable[[argparse.Namespace, TextIO], None]
 
@@ -176,7 +176,7 @@ def hardware_section(args: argparse.Namespace, out: TextIO) -> None:
 
 def dropped_section(args: argparse.Namespace, out: TextIO) -> None:
     """Telemetry this process exported and dropped, and where to read an application's."""
-    from ._health import telemetry_health
+    from ._sdk.health import telemetry_health
 
     _title(args, out, "Dropped telemetry")
     write_text(

@@ -8,12 +8,12 @@ from typing import Any, TypeGuard, TypeVar, overload
 
 from opentelemetry.trace import SpanKind
 
-from ._attributes import OTHER, integer_argument, text_argument
-from ._core import Tracker
-from ._dispatch import is_decoration_target, target_name
-from ._operation import Operation
-from ._runtime import DB_DURATION_BUCKETS, ROW_BUCKETS, MetricSpec
-from ._sql import operation_and_collection, sanitize_redis, sanitize_sql, summarize_sql
+from ._privacy.sql import operation_and_collection, sanitize_redis, sanitize_sql, summarize_sql
+from ._tracking.attributes import OTHER, integer_argument, text_argument
+from ._tracking.dispatch import is_decoration_target, target_name
+from ._tracking.handle import Operation
+from ._tracking.runtime import DB_DURATION_BUCKETS, ROW_BUCKETS, MetricSpec
+from ._tracking.tracker import Tracker
 
 F = TypeVar("F", bound=Callable[..., Any])
 

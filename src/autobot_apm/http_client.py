@@ -25,7 +25,7 @@ from typing import Any, Final
 
 import wrapt
 
-from ._client_spans import HttpClientTracker, tracker_for
+from ._http.client_spans import HttpClientTracker, tracker_for
 from .propagation import inject
 
 __all__ = ["HttpClientTracker", "instrument_http_clients", "uninstrument_http_clients"]

@@ -22,10 +22,10 @@ from typing import Any, TypeVar, overload
 
 from opentelemetry.trace import SpanKind
 
-from ._attributes import OTHER, integer_argument, text_argument
-from ._core import Tracker
-from ._llm_operation import LlmOperation
-from ._llm_settings import parse_prices
+from ._llm.operation import LlmOperation
+from ._llm.settings import parse_prices
+from ._tracking.attributes import OTHER, integer_argument, text_argument
+from ._tracking.tracker import Tracker
 
 __all__ = ["LlmOperation", "LlmTracker", "parse_prices", "track_llm"]
 

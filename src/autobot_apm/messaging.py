@@ -23,9 +23,9 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind
 
-from ._core import Tracker
-from ._operation import Operation
-from ._runtime import HTTP_DURATION_BUCKETS, MetricSpec, Runtime
+from ._tracking.handle import Operation
+from ._tracking.runtime import HTTP_DURATION_BUCKETS, MetricSpec, Runtime
+from ._tracking.tracker import Tracker
 from .propagation import extract, inject
 
 # The messaging metrics use the same boundaries as the HTTP ones (messaging-metrics.md).

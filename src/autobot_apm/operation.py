@@ -25,11 +25,11 @@ from typing import Any, Literal, TypeVar, overload
 
 from opentelemetry.trace import SpanKind
 
-from ._attributes import OTHER
-from ._core import Tracker
-from ._dispatch import is_decoration_target, target_name
-from ._operation import Operation
-from ._runtime import MetricSpec, Runtime
+from ._tracking.attributes import OTHER
+from ._tracking.dispatch import is_decoration_target, target_name
+from ._tracking.handle import Operation
+from ._tracking.runtime import MetricSpec, Runtime
+from ._tracking.tracker import Tracker
 
 F = TypeVar("F", bound=Callable[..., Any])
 OperationKind = Literal["internal", "client", "server", "producer", "consumer", "pipeline"]

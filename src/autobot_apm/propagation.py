@@ -29,11 +29,11 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import INVALID_SPAN, Link, SpanKind
 
-from ._carriers import GETTER, SETTER
-from ._core import Tracker
-from ._errors import report_internal_error
-from ._operation import Operation
-from ._runtime import Runtime
+from ._http.carriers import GETTER, SETTER
+from ._tracking.errors import report_internal_error
+from ._tracking.handle import Operation
+from ._tracking.runtime import Runtime
+from ._tracking.tracker import Tracker
 
 C = TypeVar("C")
 F = TypeVar("F", bound=Callable[..., Any])

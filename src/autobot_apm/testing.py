@@ -28,9 +28,9 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from . import _runtime
-from ._config import resolve
-from ._setup import INSTRUMENTATION_SCOPE
+from ._sdk.settings import resolve
+from ._sdk.setup import INSTRUMENTATION_SCOPE
+from ._tracking import runtime as _runtime
 
 __all__ = ["Capture", "capture_telemetry"]
 

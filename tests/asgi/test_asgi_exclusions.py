@@ -4,7 +4,7 @@ import httpx
 import pytest
 from fastapi import FastAPI, HTTPException
 
-from autobot_apm._config import resolve
+from autobot_apm._sdk.settings import resolve
 from autobot_apm.asgi import APMMiddleware
 from autobot_apm.testing import Capture, capture_telemetry
 

@@ -263,7 +263,7 @@ class TestIsExcludedRequest:
 
     def test_environment_when_not_configured(self, monkeypatch):
         """Without configure(), OTEL_PYTHON_EXCLUDED_URLS still decides."""
-        from autobot_apm import _runtime
+        from autobot_apm._tracking import runtime as _runtime
 
         monkeypatch.setenv("OTEL_PYTHON_EXCLUDED_URLS", "/internal/")
         previous = _runtime.install(None)

@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route, WebSocketRoute
 
-from autobot_apm import _runtime
+from autobot_apm._tracking import runtime as _runtime
 from autobot_apm.asgi import APMMiddleware
 from autobot_apm.testing import Capture
 

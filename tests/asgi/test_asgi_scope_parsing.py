@@ -4,13 +4,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from autobot_apm._asgi_attributes import (
+from autobot_apm._http.attributes import (
     parse_authority,
     pick_headers,
     request_url,
     route_template,
 )
-from autobot_apm._asgi_options import compile_exclusions, normalize_overrides
+from autobot_apm._http.options import compile_exclusions, normalize_overrides
 
 
 class TestParseAuthority:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autobot_apm._console.estimate import (
+from autobot_apm._sdk.console.estimate import (
     Summary,
     estimate_quantile,
     explicit_buckets,

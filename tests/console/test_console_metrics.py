@@ -16,7 +16,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation, View
 
-from autobot_apm._console import ConsoleMetricExporter, MetricRow, metric_rows
+from autobot_apm._sdk.console import ConsoleMetricExporter, MetricRow, metric_rows
 
 TITLE = "metrics (cumulative since start)"
 BOUNDS = [0.01, 0.02, 0.03, 0.04]

@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from autobot_apm._console.render import (
+from autobot_apm._sdk.console.render import (
     MetricRow,
     SpanEventView,
     SpanView,

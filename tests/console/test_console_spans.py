@@ -21,7 +21,7 @@ from opentelemetry.trace import (
     set_span_in_context,
 )
 
-from autobot_apm._console import ConsoleSpanExporter
+from autobot_apm._sdk.console import ConsoleSpanExporter
 
 TIMING = re.compile(r"^ *[\d.]+ [µm]?s +[\d.]+ [µm]?s  ")
 

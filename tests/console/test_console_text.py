@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from autobot_apm._console.text import (
+from autobot_apm._sdk.console.text import (
     format_bytes,
     format_nanos,
     format_number,

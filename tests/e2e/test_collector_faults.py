@@ -5,7 +5,7 @@ import time
 import pytest
 
 import autobot_apm as apm
-from autobot_apm import _health
+from autobot_apm._sdk import health as _health
 from autobot_apm.receiver import OTLPReceiver
 from support import dead_endpoint
 

@@ -19,7 +19,8 @@ import psutil
 import pytest
 
 import autobot_apm as apm
-from autobot_apm import _health, cli
+from autobot_apm import cli
+from autobot_apm._sdk import health as _health
 from autobot_apm.asgi import APMMiddleware
 from autobot_apm.receiver import OTLPReceiver
 

@@ -6,7 +6,7 @@ import time
 import pytest
 
 import autobot_apm as apm
-from autobot_apm._logs import OTLPLogHandler
+from autobot_apm._sdk.logs import OTLPLogHandler
 from autobot_apm.operation import track_operation
 from autobot_apm.receiver import OTLPReceiver
 

@@ -23,9 +23,10 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
 import autobot_apm as apm
-from autobot_apm import _health, _runtime
-from autobot_apm._config import resolve
-from autobot_apm._prometheus import ListenAddress, prometheus_reader
+from autobot_apm._sdk import health as _health
+from autobot_apm._sdk.prometheus import ListenAddress, prometheus_reader
+from autobot_apm._sdk.settings import resolve
+from autobot_apm._tracking import runtime as _runtime
 from autobot_apm.llm import LlmOperation, track_llm
 from autobot_apm.sampler import amd, nvidia
 from autobot_apm.sampler._gpu import GpuIdentity, identity_attributes

@@ -13,8 +13,8 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 
 import autobot_apm as apm
-from autobot_apm._errors import ConfigurationError
-from autobot_apm._prometheus import ListenAddress, parse_listen_address, prometheus_reader
+from autobot_apm._sdk.prometheus import ListenAddress, parse_listen_address, prometheus_reader
+from autobot_apm._tracking.errors import ConfigurationError
 from support import free_port, scrape
 
 pytest.importorskip("opentelemetry.exporter.prometheus", reason="autobot-apm[prometheus]")
@@ -127,7 +127,7 @@ class TestPrometheusReader:
         program = textwrap.dedent(f"""
             import os, time, urllib.request
             from opentelemetry.sdk.metrics import MeterProvider
-            from autobot_apm._prometheus import ListenAddress, prometheus_reader
+            from autobot_apm._sdk.prometheus import ListenAddress, prometheus_reader
 
             provider = MeterProvider(
                 metric_readers=[prometheus_reader(ListenAddress("127.0.0.1", {address.port}))]

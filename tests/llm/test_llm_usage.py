@@ -5,7 +5,7 @@ from unittest import mock
 
 from pydantic import BaseModel
 
-from autobot_apm._llm_usage import LlmFacts, read
+from autobot_apm._llm.usage import LlmFacts, read
 from autobot_apm.llm import track_llm
 from autobot_apm.testing import Capture
 

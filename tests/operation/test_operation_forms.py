@@ -7,7 +7,7 @@ import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
 import autobot_apm as apm
-from autobot_apm import _runtime
+from autobot_apm._tracking import runtime as _runtime
 from autobot_apm.operation import TrackedOperation, track_operation
 from autobot_apm.testing import Capture
 

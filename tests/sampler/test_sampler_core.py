@@ -8,7 +8,7 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-from autobot_apm._errors import ConfigurationError
+from autobot_apm._tracking.errors import ConfigurationError
 from autobot_apm.sampler import Sampler, _start, sampler_from_setting, start_sampler
 from autobot_apm.sampler._instruments import active_sampler, attach
 from autobot_apm.sampler._types import Absent, MetricSpec, Reading, SourceStatus, gauge

@@ -14,7 +14,7 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-from autobot_apm._errors import ConfigurationError
+from autobot_apm._tracking.errors import ConfigurationError
 from autobot_apm.sampler import start_sampler
 from autobot_apm.sampler._gpu import FAILURE_LIMIT, REPROBE_SECONDS, SLOW_QUERY_SECONDS
 from autobot_apm.sampler._types import Absent

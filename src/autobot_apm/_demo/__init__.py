@@ -12,7 +12,7 @@ import importlib.util
 import sys
 from typing import TextIO
 
-from .._console.text import write_text
+from .._sdk.console.text import write_text
 from .traffic import DEFAULT_REQUESTS, MINIMUM_REQUESTS
 
 __all__ = ["DEFAULT_REQUESTS", "add_demo_arguments", "missing_packages", "run_demo"]

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from .._console import render_trace_tree
-from .._console.text import format_nanos, format_seconds, paint
+from .._sdk.console import render_trace_tree
+from .._sdk.console.text import format_nanos, format_seconds, paint
 from ..receiver import ReceivedMetric, ReceivedSpan
 from .summary import SLOW_EVENT, Line, summary_lines
 from .table import render_table

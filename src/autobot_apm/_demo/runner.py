@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
-from .._console.text import wants_color, write_text
+from .._sdk.console.text import wants_color, write_text
 from ..receiver import OTLPReceiver, ReceivedMetric, ReceivedSpan
 from .cluster import SERVICES, Cluster, DemoError, service_command
 from .progress import Progress

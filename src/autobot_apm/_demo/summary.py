@@ -3,7 +3,7 @@
 Each service exported its metrics once, at shutdown, with cumulative temporality: the
 last point of each series holds the whole run. Points of one operation that differ only
 in status or result are merged (their buckets added), and p50/p95 are estimated from the
-buckets (:mod:`autobot_apm._console.estimate`). Which metrics appear, and under which
+buckets (:mod:`autobot_apm._sdk.console.estimate`). Which metrics appear, and under which
 name, is the table ``FAMILIES``.
 """
 
@@ -14,8 +14,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from .._console.estimate import explicit_buckets, summarize
-from .._console.text import format_seconds
+from .._sdk.console.estimate import explicit_buckets, summarize
+from .._sdk.console.text import format_seconds
 from ..receiver import ReceivedMetric, ReceivedPoint, ReceivedSpan
 
 Attributes = Mapping[str, object]

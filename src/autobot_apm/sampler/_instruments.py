@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 
 from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
 
-from .._errors import contained
+from .._tracking.errors import contained
 from ._sampler import Sampler
 from ._types import MetricSpec
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from opentelemetry.metrics import Observation
 
-from .._errors import contained
+from .._tracking.errors import contained
 from ._types import Absent, Clock, MetricSpec, Reading, Source, SourceStatus
 
 DEFAULT_INTERVAL = 1.0

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from opentelemetry import metrics
 from opentelemetry.metrics import MeterProvider
 
-from .._errors import ConfigurationError
+from .._tracking.errors import ConfigurationError
 from ._instruments import attach
 from ._sampler import DEFAULT_INTERVAL, Sampler
 from ._types import Absent, Clock, Source, SourceStatus

@@ -1,0 +1,3 @@
+"""HTTP helpers: the ASGI request, middleware options, FastAPI integration, outgoing client
+spans and header carriers.
+"""

@@ -1,0 +1,154 @@
+"""LlmOperation: the handle of one tracked LLM call (see :mod:`autobot_apm.llm`)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, TypeGuard
+
+from .._tracking.attributes import coerce_attributes, low_cardinality_label, text_argument
+from .._tracking.handle import Operation
+from .._tracking.runtime import Runtime
+from .content import CapturedContent
+from .record import CallEnd, call_cost, end_attributes, record_metrics
+from .settings import LlmSettings, llm_settings
+from .stream import stream_kind, wrap_stream
+from .usage import MAX_CHOICES, LlmFacts, read, token_count
+
+USAGE_DETAILS = {
+    "cache_read_input_tokens": "gen_ai.usage.cache_read.input_tokens",
+    "cache_creation_input_tokens": "gen_ai.usage.cache_creation.input_tokens",
+    "reasoning_output_tokens": "gen_ai.usage.reasoning.output_tokens",
+}
+
+
+class LlmOperation(Operation):
+    """A tracked LLM call: report usage, chunks, the response, messages, retrieval results.
+
+    Usage and the response are read from the call's result (or its stream's chunks) when
+    not reported; what is reported here always wins.
+    """
+
+    __slots__ = ("_chunks", "_content", "_first_chunk", "_found", "_reported", "_settings")
+
+    def _on_start(self) -> None:
+        self._found = LlmFacts()  # read from the result or the chunks
+        self._reported = LlmFacts()  # said by the user
+        self._first_chunk: float | None = None  # seconds from the start
+        self._chunks = 0
+        runtime: Runtime | None = self._runtime
+        self._settings = llm_settings(runtime) if runtime is not None else LlmSettings()
+        capture = self._settings.capture
+        self._content = CapturedContent(capture) if capture.enabled else None
+
+    def usage(
+        self, input_tokens: int | None = None, output_tokens: int | None = None, **extra: int
+    ) -> None:
+        """Report token counts; ``extra`` may name ``cache_read_input_tokens``,
+        ``cache_creation_input_tokens``, ``reasoning_output_tokens`` (others are kept as
+        ``autobot_apm.gen_ai.usage.<name>``)."""
+        if self._ended:
+            return
+        reported = self._reported
+        if token_count(input_tokens) is not None:
+            reported.input_tokens = input_tokens
+        if token_count(output_tokens) is not None:
+            reported.output_tokens = output_tokens
+        for name, count in extra.items():
+            if token_count(count) is not None:
+                key = USAGE_DETAILS.get(name, f"autobot_apm.gen_ai.usage.{name}")
+                reported.usage_details[key] = count
+
+    def chunk(self, chunk: object = None) -> None:
+        """One chunk of a streamed answer arrived; the first one times the first chunk.
+
+        A chunk object (OpenAI, Anthropic or Ollama shape) may also carry usage, the
+        response model or a finish reason, which are then picked up.
+        """
+        if self._ended:
+            return
+        if self._first_chunk is None:
+            self._first_chunk = self.elapsed
+        self._chunks += 1
+        if chunk is not None:
+            read(chunk, self._found)
+            if self._content is not None:
+                self._content.add_chunk(chunk)
+
+    def response(
+        self,
+        model: str | None = None,
+        id: str | None = None,  # shadows the builtin, to match gen_ai.response.id
+        finish_reasons: list[str] | tuple[str, ...] | None = None,
+    ) -> None:
+        """Report the model that answered, the response id and the finish reasons."""
+        if self._ended:
+            return
+        reported = self._reported
+        if isinstance(model, str) and model:
+            reported.response_model = model
+        if isinstance(id, str) and id:
+            reported.response_id = id
+        if type(finish_reasons) is list or type(finish_reasons) is tuple:
+            reasons = [text_argument(reason, 64) for reason in finish_reasons[:MAX_CHOICES]]
+            reported.finish_reasons = [reason for reason in reasons if reason]
+
+    def prompt(self, messages: object) -> None:
+        """The prompt (a string or chat messages); recorded only when capture is on."""
+        if self._content is not None and not self._ended:
+            self._content.set_prompt(messages)
+
+    def completion(self, messages: object) -> None:
+        """The answer (a string or messages); recorded only when capture is on."""
+        if self._content is not None and not self._ended:
+            self._content.completion = messages
+
+    def retrieved(
+        self, count: int | None = None, top_k: int | None = None, best_score: float | None = None
+    ) -> None:
+        """Report a retrieval: results returned, results asked for, the best score."""
+        if self._ended:
+            return
+        attributes: dict[str, Any] = {}
+        if token_count(count) is not None:
+            attributes["autobot_apm.gen_ai.retrieval.result_count"] = count
+        if _finite(top_k):
+            attributes["gen_ai.request.top_k"] = float(top_k)
+        if _finite(best_score):
+            attributes["autobot_apm.gen_ai.retrieval.best_score"] = float(best_score)
+        self.span.set_attributes(attributes)
+
+    # --- engine hooks ---
+
+    def _on_result(self, result: Any) -> Any:
+        kind = stream_kind(result) if self._chunks == 0 else None
+        if kind is not None:
+            self._deferred = True  # the call ends with its stream
+            return wrap_stream(result, self, kind)
+        read(result, self._found)
+        if self._content is not None:
+            self._content.add_response(result)
+        return result
+
+    def _on_item(self, item: Any) -> None:
+        self.chunk(item)
+
+    def _on_end(self, duration: float) -> None:
+        runtime = self._runtime
+        if runtime is None:
+            return
+        facts = self._reported.over(self._found)
+        if facts.response_model:
+            label = low_cardinality_label(facts.response_model)
+            self._metric_attributes["gen_ai.response.model"] = label
+        requested = self._metric_attributes.get("gen_ai.request.model")
+        price = self._settings.price(facts.response_model, str(requested) if requested else None)
+        end = CallEnd(facts, duration, self._first_chunk, self._chunks, call_cost(facts, price))
+        # Models, ids and reasons come from responses too: bounded and encodable here.
+        self.span.set_attributes(coerce_attributes(end_attributes(end)))
+        if self._content is not None:
+            self._content.record(self.span, facts.finish_reasons)
+        record_metrics(runtime, self._metric_attributes, end)
+
+
+def _finite(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -1,0 +1,127 @@
+"""Query text hygiene for database spans: sanitize SQL, summarize it, sanitize Redis commands.
+
+Everything here runs on the hot path of a tracked database call, so it is regex driven,
+cached where the same text repeats, and never raises: text it cannot understand yields
+something safe (``?`` for anything that might be data), never the raw text. This
+module holds the guarded entry points and their caches; the work is done in
+``_sql_lexer`` (literals and comments), ``_sql_summary`` (operations and their
+targets) and ``_redis``.
+
+    >>> sanitize_sql("SELECT * FROM users WHERE email = 'bob@example.com' AND id IN (1, 2)")
+    'SELECT * FROM users WHERE email = ? AND id IN (?)'
+    >>> summarize_sql("INSERT INTO archive SELECT * FROM orders WHERE age > 30")
+    'INSERT archive SELECT orders'
+    >>> sanitize_redis(["HMSET", "myhash", "field1", "Hello", "field2", "World"])
+    'HMSET myhash field1 ? field2 ?'
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+from .._tracking.errors import contained
+from .query_text import as_text, join_within, truncate
+from .redis import sanitize_redis
+from .sql_lexer import clean
+from .sql_summary import read_operations
+
+__all__ = [
+    "SUMMARY_MAX_LENGTH",
+    "operation_and_collection",
+    "sanitize_redis",
+    "sanitize_sql",
+    "summarize_sql",
+]
+
+SUMMARY_MAX_LENGTH = 255
+# Queries longer than this are not cached: a cache keeps its keys alive, and one-off
+# texts (bulk inserts with inline values) would pin megabytes of memory.
+_CACHEABLE_LENGTH = 4096
+_CACHE_SIZE = 512
+
+
+# --- sanitize ------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _clean_cached(text: str, double_quoted_strings: bool) -> str:
+    return clean(text, double_quoted_strings)
+
+
+def _cleaned(query: object, double_quoted_strings: bool = False) -> str:
+    text = as_text(query)
+    if len(text) <= _CACHEABLE_LENGTH:
+        return _clean_cached(text, double_quoted_strings)
+    return clean(text, double_quoted_strings)
+
+
+@contained("")
+def sanitize_sql(query: str, max_length: int = 2048, *, double_quoted_strings: bool = False) -> str:
+    """Replace every literal in ``query`` with ``?``, drop comments, collapse ``IN`` lists.
+
+    Identifiers, keywords and placeholders (``?``, ``%s``, ``%(name)s``, ``$1``,
+    ``:name``, ``@p1``) are kept; whitespace runs become one space. Set
+    ``double_quoted_strings`` for MySQL and MariaDB, where ``"..."`` is a string, not
+    an identifier. The result has at most ``max_length`` characters, cut between tokens.
+    """
+    return truncate(_cleaned(query, double_quoted_strings), max_length)
+
+
+# --- summary -------------------------------------------------------------------------------
+
+
+class _Analysis(NamedTuple):
+    summary: str | None
+    operation: str | None
+    collection: str | None
+
+
+def _analyze(text: str) -> _Analysis:
+    # Read from the sanitized text: a literal can never end up in a summary or a name.
+    operations = read_operations(_cleaned(text))
+    words = [word for op in operations for word in (op.name, *op.targets)]
+    main = next((op for op in operations if op.depth == 0), None)
+    main = main or next(iter(operations), None)
+    return _Analysis(
+        join_within(words, SUMMARY_MAX_LENGTH) or None,
+        main.name if main else None,
+        main.targets[0] if main and main.targets else None,
+    )
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _analyze_cached(text: str) -> _Analysis:
+    return _analyze(text)
+
+
+def _analysis(query: object) -> _Analysis:
+    text = as_text(query)
+    return _analyze_cached(text) if len(text) <= _CACHEABLE_LENGTH else _analyze(text)
+
+
+_NO_SUMMARY: str | None = None
+_NO_OPERATION: tuple[str | None, str | None] = (None, None)
+
+
+@contained(_NO_SUMMARY)
+def summarize_sql(query: str) -> str | None:
+    """The semconv ``db.query.summary``: operations and their targets in query order.
+
+    ``SELECT * FROM songs s JOIN artists a ON ...`` gives ``SELECT songs artists``;
+    words keep the case they were written in. At most 255 characters, cut between
+    words; None when the text names no operation this function knows.
+    """
+    return _analysis(query).summary
+
+
+@contained(_NO_OPERATION)
+def operation_and_collection(query: str) -> tuple[str | None, str | None]:
+    """The main statement's operation (as written) and its first target, for a span name.
+
+    ``WITH recent AS (SELECT ...) DELETE FROM jobs ...`` gives ``("DELETE", "jobs")``;
+    ``SELECT * FROM (SELECT ...) t`` gives ``("SELECT", None)``: an anonymous table is
+    no target.
+    """
+    analysis = _analysis(query)
+    return analysis.operation, analysis.collection

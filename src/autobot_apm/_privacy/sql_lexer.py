@@ -1,0 +1,158 @@
+"""Find the literals and comments of SQL text and hide them: the core of ``sanitize_sql``.
+
+One regex, built once per dialect flag, matches every literal kind by its fixed first
+character; :func:`clean` replaces each match, then removes string prefixes, booleans
+and the length of ``IN`` lists. Where the pairing of quotes becomes uncertain, nothing
+after is kept.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .query_text import SCAN_LIMIT, word_set
+
+_NUMBER_TAIL = r"\d*(?:\.\d*)?(?:[eE][+-]?\d+)?[\w$]*"  # after the first digit; 0xFF, 1e-3
+_NUMBER = rf"(?:\d|\.\d){_NUMBER_TAIL}"
+_STRING_BODY = r"(?:[^'\\]++|\\[\s\S]?|'')*+(?:'|\Z)"  # unterminated: runs to the end
+_DQ_STRING_BODY = r'(?:[^"\\]++|\\[\s\S]?|"")*+(?:"|\Z)'
+_STANDARD_BODIES = {"'": re.compile(r"(?:[^']++|'')*+'"), '"': re.compile(r'(?:[^"]++|"")*+"')}
+_PREFIX_MARK = "\x01"  # after a string's prefix (N'', E'', X'', _utf8mb4''), removed later
+_CUT_MARK = "\x00"  # where the pairing of quotes becomes uncertain: nothing after it is kept
+
+
+def _block_comment(depth: int) -> str:
+    """A comment nested up to ``depth`` levels (PostgreSQL nests them; MySQL does not)."""
+    inner = "" if depth == 0 else "|/" + _block_comment(depth - 1)
+    return r"\*(?:[^*/]++|\*(?!/)|/(?!\*)" + inner + r")*+(?:\*/|\Z)"
+
+
+def _literal_pattern(double_quoted_strings: bool) -> re.Pattern[str]:
+    """One alternative per literal kind, each opening with one fixed character.
+
+    Fixed first characters let the regex engine skip, in C, every position that cannot
+    start a literal; a lookbehind after that character keeps identifiers such as
+    ``table1`` intact. Quoted identifiers are matched only to be kept whole.
+    """
+    double = (
+        rf'"(?P<double>{_DQ_STRING_BODY})'
+        if double_quoted_strings
+        else r'"(?P<keep>(?:[^"]++|"")*+")|"(?P<hide>[\s\S]*)'
+    )
+    alternatives = [
+        double,
+        r"`(?P<keep_backquoted>(?:[^`]++|``)*+`)|`(?P<hide_backquoted>[\s\S]*)",
+        r"-(?P<comment>-[^\n]*)",
+        # MySQL's `#` comment, taken only at the start of a line, where it cannot be one
+        # of PostgreSQL's `#` operators. clean() puts a newline before the text.
+        r"\n(?P<hash_comment>[ \t]*#[^\n]*)",
+        rf"-(?P<minus>\s*{_NUMBER})",
+        rf"\+(?P<plus>\s*{_NUMBER})",
+        rf"/(?P<block_comment>{_block_comment(3)}|\*[\s\S]*)",  # deeper nesting: hide the rest
+        rf"'(?P<single>{_STRING_BODY})",
+        r"\$(?P<dollar>(?<![\w$]\$)(?P<tag>(?:[^\W\d]\w*)?)\$[\s\S]*?(?:\$(?P=tag)\$|\Z))",
+        r":(?P<keep_bind>(?<![\w\]):]:)\d+)",  # Oracle's :1, but not the 2 of a[1:2]
+        rf"\.(?P<fraction>(?<![\w$?)\]]\.)\d{_NUMBER_TAIL})",
+    ]
+    alternatives += [rf"{d}(?P<number{d}>(?<![\w$?]{d}){_NUMBER_TAIL})" for d in "0123456789"]
+    alternatives += [_oracle_quote(letter) for letter in "qQ"]
+    return re.compile("|".join(alternatives))
+
+
+def _oracle_quote(letter: str) -> str:
+    """Oracle's q'[it's]': the quote closes only after the chosen delimiter."""
+    group = f"delimiter_{letter}"
+    closings = r"\[[\s\S]*?\]'|\{[\s\S]*?\}'|\([\s\S]*?\)'|<[\s\S]*?>'"
+    other = rf"(?P<{group}>[^\s\[{{(<])[\s\S]*?(?P={group})'"
+    return rf"{letter}(?P<oracle_{letter}>(?<![\w$]{letter})'(?:{closings}|{other}|[\s\S]*))"
+
+
+_LITERALS = {flag: _literal_pattern(flag) for flag in (False, True)}
+_CHARSET_PREFIX = re.compile(r"_[A-Za-z]\w*")
+_PREFIX = re.compile(r"(?:[EeNnXxBb]|[Uu]&|_[A-Za-z]\w*)" + _PREFIX_MARK)
+_BOOLEAN = re.compile(r"(?<![\w$\"`])(?:TRUE|FALSE)(?![\w$])", re.IGNORECASE)
+_IN_LIST = re.compile(r"\( ?\?(?: ?, ?\?)+ ?\)")
+# After these, a `-` or `+` in front of a number is a sign, not a subtraction.
+_SIGN_AFTER = frozenset("=<>(,[*/%^|&~!+-")
+_SIGN_AFTER_WORDS = word_set(
+    "SELECT WHERE AND OR NOT THEN ELSE WHEN CASE RETURN BY VALUES LIMIT OFFSET IN IS "
+    "BETWEEN LIKE SET ON HAVING INTERVAL DEFAULT AS"
+)
+_STRING_PREFIXES = word_set("E e N n X x B b U& u&")
+_WORD_AT_END = re.compile(r"[\w$&]*\Z")
+_LETTERS_AT_END = re.compile(r"[A-Za-z]+\Z")
+
+
+def _replace_literal(match: re.Match[str]) -> str:
+    kind = match.lastgroup or ""
+    if kind.startswith("keep"):
+        return match.group()
+    if kind in ("comment", "block_comment", "hash_comment"):
+        return " "
+    if kind in ("single", "double"):
+        return _replace_string(match)
+    if kind in ("minus", "plus") and not _is_sign(match.string, match.start()):
+        text = match.group()
+        return text[: len(text) - len(text[1:].lstrip())] + "?"  # keep a subtraction
+    return "?"
+
+
+def _replace_string(match: re.Match[str]) -> str:
+    """A string is ``?``; one whose end depends on the SQL dialect cuts the text.
+
+    A backslash escapes a quote in MySQL and in PostgreSQL E'' strings, but not in
+    standard SQL, where 'C:\\' is a whole string. When the two readings end the string
+    at different places, every later quote pairs differently: nothing after is kept.
+    """
+    text, start = match.string, match.start()
+    prefix = _string_prefix(text, start)
+    if "\\" in match.group() and prefix not in ("E", "e"):
+        standard = _STANDARD_BODIES[text[start]].match(text, start + 1)
+        if standard is None or standard.end() != match.end():
+            return _CUT_MARK
+    return _PREFIX_MARK + "?" if prefix else "?"
+
+
+def _string_prefix(text: str, quote: int) -> str:
+    """``N`` of ``N'abc'`` (also E, X, B, U&, and MySQL's _utf8mb4); else ``""``."""
+    if not (text[quote - 1].isalnum() or text[quote - 1] in "_$&"):
+        return ""  # the common case, `= 'x'`, decided without a search
+    word = _WORD_AT_END.search(text, max(0, quote - 64), quote)
+    prefix = word.group() if word else ""
+    if prefix in _STRING_PREFIXES or _CHARSET_PREFIX.fullmatch(prefix):
+        return prefix
+    return ""
+
+
+def _is_sign(text: str, position: int) -> bool:
+    before = text[max(0, position - 32) : position].rstrip()
+    if not before or before[-1] in _SIGN_AFTER:
+        return True
+    word = _LETTERS_AT_END.search(before)
+    return word is not None and word.group().upper() in _SIGN_AFTER_WORDS
+
+
+def _after_in(text: str, position: int) -> bool:
+    before = text[max(0, position - 4) : position].rstrip()
+    return before[-2:].upper() == "IN" and not _is_word_char(before[-3:-2])
+
+
+def _is_word_char(char: str) -> bool:
+    return char.isalnum() or char in ("_", "$")
+
+
+def clean(text: str, double_quoted_strings: bool) -> str:
+    """Sanitized ``text``, not yet truncated: literals ``?``, comments gone, IN collapsed."""
+    # The marks must mean only what this function put there.
+    text = "\n" + text[:SCAN_LIMIT].replace(_CUT_MARK, " ").replace(_PREFIX_MARK, " ")
+    text = _LITERALS[double_quoted_strings].sub(_replace_literal, text)
+    text = text.partition(_CUT_MARK)[0] + ("?" if _CUT_MARK in text else "")
+    if _PREFIX_MARK in text:
+        text = _PREFIX.sub("", text).replace(_PREFIX_MARK, "")
+    upper = text.upper()
+    if "TRUE" in upper or "FALSE" in upper:
+        text = _BOOLEAN.sub("?", text)
+    text = " ".join(text.split())
+    if "?" in text:
+        text = _IN_LIST.sub(lambda m: "(?)" if _after_in(m.string, m.start()) else m.group(), text)
+    return text

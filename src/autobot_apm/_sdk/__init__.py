@@ -1,0 +1,3 @@
+"""The OpenTelemetry SDK set-up: configure/shutdown, settings, providers, exporters, loss
+accounting, Prometheus, logs, pools and the console view.
+"""

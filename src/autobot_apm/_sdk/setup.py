@@ -1,0 +1,278 @@
+"""configure() and shutdown(): the only place that builds SDK providers."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import multiprocessing.util
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from opentelemetry import metrics, trace
+
+from .._tracking import runtime as _runtime
+from .._version import VERSION
+from . import health as _health
+from . import logs as _logs
+from .providers import build_meter_provider, build_resource, build_tracer_provider
+from .settings import Settings, resolve
+
+logger = logging.getLogger("autobot_apm")
+
+INSTRUMENTATION_SCOPE = "autobot_apm"
+
+_lock = threading.Lock()
+_state: dict[str, Any] = {"settings": None, "owned": (), "atexit": False}
+# Providers this library made global. The API allows setting them once per process, so
+# after shutdown() a new configure() builds fresh providers for its own use and leaves
+# these (shut down) in place for code that reads the globals.
+_installed_globally: list[Any] = []
+
+
+def configure(
+    *,
+    service_name: str | None = None,
+    service_version: str | None = None,
+    environment: str | None = None,
+    resource_attributes: Mapping[str, Any] | None = None,
+    disabled: bool | None = None,
+    exporter: str | None = None,
+    protocol: str | None = None,
+    endpoint: str | None = None,
+    headers: Mapping[str, str] | str | None = None,
+    timeout: float | None = None,
+    traces_sampler: str | None = None,
+    sample_ratio: float | None = None,
+    metric_export_interval: float | None = None,
+    prometheus: str | int | bool | None = None,
+    span_queue_size: int | None = None,
+    span_batch_size: int | None = None,
+    span_schedule_delay: float | None = None,
+    shutdown_timeout: float | None = None,
+    slow_query_threshold: float | None = None,
+    capture_message_content: bool | str | None = None,
+    content_max_length: int | None = None,
+    llm_prices: Mapping[str, Any] | None = None,
+    excluded_urls: Sequence[str] | str | None = None,
+    capture_request_headers: Sequence[str] | str | None = None,
+    capture_response_headers: Sequence[str] | str | None = None,
+    sanitize_header_fields: Sequence[str] | str | None = None,
+    server_timing: bool | None = None,
+    logging: bool | str | None = None,
+    sampler: bool | Mapping[str, Any] | None = None,
+) -> None:
+    """Set up telemetry for this process. Safe to call more than once.
+
+    Each setting is taken from its argument, else from the standard ``OTEL_*``
+    environment variable, else from a default (``autobot-apm doctor`` shows which). With
+    no endpoint configured anywhere, spans and metrics are printed to the console.
+
+    If the application (or ``opentelemetry-instrument``) already installed global SDK
+    providers, they are used as they are: autobot-apm adds no exporter of its own.
+
+    Raises :class:`ConfigurationError` naming the setting when a value is malformed.
+
+    Example::
+
+        apm.configure(service_name="checkout", endpoint="http://127.0.0.1:4317",
+                      protocol="grpc")
+    """
+    arguments = {name: value for name, value in locals().items() if value is not None}
+    settings = resolve(arguments)
+    with _lock:
+        if _state["settings"] is not None:
+            _warn_if_changed(_state["settings"], settings)
+            return
+        _state["settings"] = settings
+        if settings.disabled:
+            _runtime.install(None)
+            return
+        tracer_provider, meter_provider = _providers(settings)
+        _state["sampler"] = _start_sampler(settings, meter_provider)
+        _state["logs"] = _start_logging(settings, tracer_provider)
+        runtime = _runtime.Runtime(
+            tracer_provider.get_tracer(INSTRUMENTATION_SCOPE, VERSION),
+            meter_provider.get_meter(INSTRUMENTATION_SCOPE, VERSION),
+            settings,
+        )
+        _health.register_self_metrics(runtime.meter)
+        if not _state["atexit"]:
+            _flush_at_exit()
+            _state["atexit"] = True
+    _runtime.install(runtime)
+
+
+class _ForkHook:
+    """Anchor object for multiprocessing's after-fork registry (it keeps weak references)."""
+
+
+_fork_hook = _ForkHook()
+
+
+def _flush_at_exit() -> None:
+    """Flush at interpreter exit, and at the exit of multiprocessing's forked children.
+
+    A child forked by multiprocessing leaves through ``os._exit``, which skips atexit;
+    multiprocessing runs its own finalizers first, so the flush is registered there too.
+    """
+    atexit.register(shutdown)
+    multiprocessing.util.register_after_fork(_fork_hook, _register_child_flush)
+
+
+def _register_child_flush(_: object) -> None:
+    multiprocessing.util.Finalize(None, shutdown, exitpriority=100)
+
+
+def is_configured() -> bool:
+    """Whether configure() has run (telemetry may still be disabled by OTEL_SDK_DISABLED)."""
+    return _state["settings"] is not None
+
+
+def current_settings() -> Settings | None:
+    """The settings resolved by the last configure(), with their sources."""
+    settings: Settings | None = _state["settings"]
+    return settings
+
+
+def shutdown(timeout: float | None = None) -> bool:
+    """Flush and stop telemetry; returns within ``timeout`` seconds (default 5) regardless.
+
+    Returns True when everything was flushed in time. Tracked calls after shutdown run
+    untracked. Registered to run at interpreter exit by configure().
+    """
+    with _lock:
+        settings: Settings | None = _state["settings"]
+        owned: tuple[Any, ...] = _state["owned"]
+        sampler = _state.pop("sampler", None)
+        _logs.shutdown_logging(_state.pop("logs", None))
+        _state.update(settings=None, owned=())
+    _runtime.install(None)
+    flushed = True
+    if settings is not None and owned:
+        cap = settings.shutdown_timeout if timeout is None else max(0.0, timeout)
+        flushed = _run_bounded([provider.shutdown for provider in owned], cap)
+    if sampler is not None:
+        sampler.stop()  # after the final collection, which still reads its gauges
+    return flushed
+
+
+def flush(timeout: float | None = None) -> bool:
+    """Export what is buffered now; returns within ``timeout`` seconds (default 5) regardless.
+
+    For servers that may end without running atexit: uvicorn, stopped with SIGTERM,
+    re-raises the signal with the default handler once its graceful shutdown is done.
+    """
+    with _lock:
+        settings: Settings | None = _state["settings"]
+        owned: tuple[Any, ...] = _state["owned"]
+    if settings is None or not owned:
+        return True
+    cap = settings.shutdown_timeout if timeout is None else max(0.0, timeout)
+    return _run_bounded([provider.force_flush for provider in owned], cap, "flush")
+
+
+def _start_sampler(settings: Settings, meter_provider: metrics.MeterProvider) -> Any:
+    """Start the background sampler when configure(sampler=...) asks for it.
+
+    A bad sampler option is a configuration error: undo what configure() built so far,
+    so that a corrected configure() can follow.
+    """
+    if not settings.sampler:
+        return None
+    from ..sampler import sampler_from_setting
+
+    try:
+        return sampler_from_setting(settings.sampler, meter_provider=meter_provider)
+    except Exception:
+        owned: tuple[Any, ...] = _state["owned"]
+        _state.update(settings=None, owned=())
+        _run_bounded([provider.shutdown for provider in owned], settings.shutdown_timeout)
+        raise
+
+
+def _start_logging(settings: Settings, tracer_provider: trace.TracerProvider) -> Any:
+    """Trace context on logging records, and OTLP export of them (configure(logging=...)).
+
+    Log records name the same service as the spans: an adopted tracer provider's resource.
+    """
+    resource = getattr(tracer_provider, "resource", None) or build_resource(settings)
+    logs = _logs.setup_logging(settings, resource)
+    if logs is not None and logs.provider is not None:
+        _state["owned"] = (*_state["owned"], logs.provider)  # flushed by shutdown()
+    return logs
+
+
+def _providers(settings: Settings) -> tuple[trace.TracerProvider, metrics.MeterProvider]:
+    """Adopt providers the application installed; build (and own) the missing ones."""
+    tracer_provider = trace.get_tracer_provider()
+    meter_provider = metrics.get_meter_provider()
+    owned: list[Any] = []
+    resource = build_resource(settings)
+    if _is_proxy(tracer_provider) or tracer_provider in _installed_globally:
+        tracer_provider = _install(
+            build_tracer_provider(settings, resource), trace.set_tracer_provider
+        )
+        owned.append(tracer_provider)
+    if _is_proxy(meter_provider) or meter_provider in _installed_globally:
+        meter_provider = _install(
+            build_meter_provider(settings, resource), metrics.set_meter_provider
+        )
+        owned.append(meter_provider)
+    elif settings.prometheus is not None:
+        logger.warning(
+            "autobot-apm: prometheus=%s adds no endpoint because the application's own "
+            "MeterProvider is in use; give that provider a PrometheusMetricReader instead",
+            settings.prometheus,
+        )
+    _state["owned"] = tuple(owned)
+    return tracer_provider, meter_provider
+
+
+P = TypeVar("P")
+
+
+def _install(provider: P, set_global: Callable[[P], None]) -> P:
+    if not _installed_globally or not any(type(p) is type(provider) for p in _installed_globally):
+        set_global(provider)
+        _installed_globally.append(provider)
+    return provider
+
+
+def _is_proxy(provider: object) -> bool:
+    # Until a provider is set, the API hands out proxies; their class names are the only
+    # public-enough marker (the metrics proxy class is private).
+    return type(provider).__name__ in {"ProxyTracerProvider", "_ProxyMeterProvider"}
+
+
+def _warn_if_changed(active: Settings, requested: Settings) -> None:
+    changed = sorted(k for k, v in requested.values.items() if active.values.get(k) != v)
+    if changed:
+        logger.warning(
+            "autobot-apm is already configured; configure() called again with different "
+            "%s was ignored (call shutdown() first to reconfigure)",
+            ", ".join(changed),
+        )
+
+
+def _run_bounded(steps: list[Callable[[], Any]], cap: float, what: str = "shutdown") -> bool:
+    """Run each step in a daemon thread; give up waiting after ``cap`` seconds in total.
+
+    A collector that is down makes the OTLP exporters retry with back-off for up to their
+    own timeout (10 s by default, 30 s in the SDK's flush): exit must not wait for that.
+    """
+    deadline = time.monotonic() + cap
+    threads = [
+        threading.Thread(target=step, daemon=True, name="autobot-apm-shutdown") for step in steps
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    finished = not any(thread.is_alive() for thread in threads)
+    if not finished:
+        logger.warning(
+            "autobot-apm: %s gave up after %.1f s; unsent telemetry was dropped", what, cap
+        )
+    return finished

@@ -1,0 +1,3 @@
+"""The tracking engine: trackers, dispatch by callable kind, the handle, the runtime, attribute
+coercion and fault containment.
+"""

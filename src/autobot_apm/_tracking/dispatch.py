@@ -1,0 +1,213 @@
+"""Wrappers per kind of callable, chosen once when a function is decorated.
+
+* plain function and coroutine function: the span covers the call (for a coroutine, the
+  awaiting of it, not the creation of the coroutine object);
+* generator and async generator: the span starts at the first iteration (when the body
+  first runs) and stays open until the generator is exhausted, fails, is closed by the
+  consumer or is abandoned; ``send``/``throw``/``close`` and their async forms are
+  forwarded. The span's context is attached only while the body runs, never while the
+  generator is suspended at a ``yield``, so the consumer's own spans are not nested
+  inside it by accident.
+
+wrapt keeps the signature, ``inspect.iscoroutinefunction`` and method binding intact,
+which FastAPI relies on to call endpoints.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncGenerator, Callable, Generator
+from typing import Any, TypeVar, cast
+
+import wrapt
+from opentelemetry import context as otel_context
+
+from . import runtime as _runtime
+from .handle import Operation
+from .tracker import Tracker, activate, complete, deactivate, finish, record_item, start_operation
+
+F = TypeVar("F")
+Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
+
+
+def is_decoration_target(obj: object) -> bool:
+    """Whether a bare tracker was given something to decorate (not a name or a system)."""
+    return callable(obj) or isinstance(obj, classmethod | staticmethod)
+
+
+def target_name(obj: Any) -> str | None:
+    """The name of what a bare tracker decorates, seeing through classmethod/staticmethod
+    (None for callables without one, such as a functools.partial)."""
+    name = getattr(getattr(obj, "__func__", obj), "__name__", None)
+    return name if isinstance(name, str) else None
+
+
+def decorate(tracker: Tracker[Any], fn: F) -> F:
+    """Wrap ``fn`` (function, method, classmethod or staticmethod) for ``tracker``."""
+    target = fn.__func__ if isinstance(fn, classmethod | staticmethod) else fn
+    if not callable(target):
+        raise TypeError(f"autobot-apm trackers decorate callables, not {type(fn).__name__}")
+    if inspect.isasyncgenfunction(target):
+        wrapper = _async_generator_wrapper(tracker)
+    elif inspect.isgeneratorfunction(target):
+        wrapper = _generator_wrapper(tracker)
+    elif inspect.iscoroutinefunction(target):
+        wrapper = _coroutine_wrapper(tracker)
+    else:
+        wrapper = _function_wrapper(tracker)
+    # Untracked (no runtime installed), wrapt calls ``fn`` itself and skips ``wrapper``.
+    # wrapt tests ``enabled`` with PyObject_Not, so a list's length is its truth; its
+    # stubs only name objects with __bool__, hence the ignore.
+    enabled = _runtime.active
+    return cast(F, wrapt.FunctionWrapper(cast(Callable[..., Any], fn), wrapper, enabled))  # type: ignore[arg-type]
+
+
+def _function_wrapper(tracker: Tracker[Any]) -> Wrapper:
+    def call(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        runtime = _runtime.current
+        if runtime is None:
+            return wrapped(*args, **kwargs)
+        operation = start_operation(tracker, runtime)
+        if operation is None:
+            return wrapped(*args, **kwargs)
+        activate(operation)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            finish(operation, exc)
+            deactivate(operation)
+            raise
+        result = complete(operation, result)
+        deactivate(operation)
+        return result
+
+    return call
+
+
+def _coroutine_wrapper(tracker: Tracker[Any]) -> Wrapper:
+    async def call(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        runtime = _runtime.current
+        if runtime is None:
+            return await wrapped(*args, **kwargs)
+        operation = start_operation(tracker, runtime)
+        if operation is None:
+            return await wrapped(*args, **kwargs)
+        activate(operation)
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            finish(operation, exc)
+            deactivate(operation)
+            raise
+        result = complete(operation, result)
+        deactivate(operation)
+        return result
+
+    return call
+
+
+def _generator_wrapper(tracker: Tracker[Any]) -> Wrapper:
+    def call(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        generator = wrapped(*args, **kwargs)
+        runtime = _runtime.current
+        if runtime is None:
+            return generator
+        return _drive(tracker, runtime, otel_context.get_current(), generator)
+
+    return call
+
+
+def _async_generator_wrapper(tracker: Tracker[Any]) -> Wrapper:
+    def call(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        generator = wrapped(*args, **kwargs)
+        runtime = _runtime.current
+        if runtime is None:
+            return generator
+        return _drive_async(tracker, runtime, otel_context.get_current(), generator)
+
+    return call
+
+
+def _drive(
+    tracker: Tracker[Any],
+    runtime: _runtime.Runtime,
+    parent: otel_context.Context,
+    generator: Generator[Any, Any, Any],
+) -> Generator[Any, Any, Any]:
+    # The body of this generator first runs at the consumer's first next(): that is when
+    # the user's generator body first runs too, so that is when the span starts.
+    operation = start_operation(tracker, runtime, parent)
+    sent: Any = None
+    thrown: BaseException | None = None
+    while True:
+        activate(operation)
+        try:
+            item = generator.send(sent) if thrown is None else generator.throw(thrown)
+        except StopIteration as stop:
+            complete(operation, stop.value)
+            return stop.value
+        except BaseException as exc:
+            finish(operation, exc)
+            raise
+        finally:
+            deactivate(operation)
+        sent, thrown = None, None
+        record_item(operation, item)
+        try:
+            sent = yield item
+        except GeneratorExit:
+            _close(operation, generator)
+            raise
+        except BaseException as exc:
+            thrown = exc
+
+
+def _close(operation: Operation | None, generator: Generator[Any, Any, Any]) -> None:
+    activate(operation)
+    try:
+        generator.close()
+    finally:
+        finish(operation, None)
+        deactivate(operation)
+
+
+async def _drive_async(
+    tracker: Tracker[Any],
+    runtime: _runtime.Runtime,
+    parent: otel_context.Context,
+    generator: AsyncGenerator[Any, Any],
+) -> AsyncGenerator[Any, Any]:
+    operation = start_operation(tracker, runtime, parent)
+    sent: Any = None
+    thrown: BaseException | None = None
+    while True:
+        activate(operation)
+        try:
+            step = generator.asend(sent) if thrown is None else generator.athrow(thrown)
+            item = await step
+        except StopAsyncIteration:
+            complete(operation, None)
+            return
+        except BaseException as exc:
+            finish(operation, exc)
+            raise
+        finally:
+            deactivate(operation)
+        sent, thrown = None, None
+        record_item(operation, item)
+        try:
+            sent = yield item
+        except GeneratorExit:
+            await _aclose(operation, generator)
+            raise
+        except BaseException as exc:
+            thrown = exc
+
+
+async def _aclose(operation: Operation | None, generator: AsyncGenerator[Any, Any]) -> None:
+    activate(operation)
+    try:
+        await generator.aclose()
+    finally:
+        finish(operation, None)
+        deactivate(operation)

@@ -1,0 +1,132 @@
+"""The live telemetry runtime: the tracer, the meter and instruments created once.
+
+``current`` is ``None`` until :func:`autobot_apm.configure` succeeds (or when the SDK is
+disabled). Every tracked call reads it once; ``None`` sends the call straight through,
+which is what keeps the unconfigured path nearly free.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Literal
+
+from opentelemetry.metrics import Counter, Histogram, Meter, UpDownCounter
+from opentelemetry.trace import Tracer
+
+from .._sdk.settings import Settings
+from .errors import report_internal_error
+
+InstrumentKind = Literal["histogram", "counter", "updown"]
+
+# Semantic-convention bucket boundaries (SEMCONV.md): the SDK's default buckets are sized
+# for milliseconds and would put every duration in seconds into the first bucket.
+HTTP_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
+DB_DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10)
+ROW_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+
+
+# eq=False: specs are module constants looked up on every tracked call, so they hash by
+# identity (one C call) rather than by hashing all five fields each time.
+@dataclass(frozen=True, slots=True, eq=False)
+class MetricSpec:
+    """What a tracker records: declared once per module, created once per runtime."""
+
+    name: str
+    kind: InstrumentKind
+    unit: str
+    description: str
+    buckets: Sequence[float] | None = None
+
+
+class Runtime:
+    """Tracer, meter and lazily created instruments of one configure() call."""
+
+    def __init__(self, tracer: Tracer, meter: Meter, settings: Settings) -> None:
+        self.tracer = tracer
+        self.meter = meter
+        self.settings = settings
+        self._instruments: dict[MetricSpec, Any] = {}
+        self._lock = threading.Lock()
+
+    @cached_property
+    def slow_query_threshold(self) -> float:
+        """``settings.slow_query_threshold``, read once: Settings resolves every name
+        through ``__getattr__``, which costs more than the comparison it feeds."""
+        threshold: float = self.settings.slow_query_threshold
+        return threshold
+
+    def histogram(self, spec: MetricSpec) -> Histogram:
+        instrument: Histogram = self._lookup(spec)
+        return instrument
+
+    def counter(self, spec: MetricSpec) -> Counter:
+        instrument: Counter = self._lookup(spec)
+        return instrument
+
+    def up_down_counter(self, spec: MetricSpec) -> UpDownCounter:
+        instrument: UpDownCounter = self._lookup(spec)
+        return instrument
+
+    def _lookup(self, spec: MetricSpec) -> Any:
+        return self._instruments.get(spec) or self._create(spec)
+
+    def _create(self, spec: MetricSpec) -> Any:
+        with self._lock:
+            if spec not in self._instruments:
+                self._instruments[spec] = _make_instrument(self.meter, spec)
+            return self._instruments[spec]
+
+
+def _make_instrument(meter: Meter, spec: MetricSpec) -> Any:
+    if spec.kind == "histogram":
+        return meter.create_histogram(
+            spec.name,
+            unit=spec.unit,
+            description=spec.description,
+            explicit_bucket_boundaries_advisory=spec.buckets,
+        )
+    if spec.kind == "counter":
+        return meter.create_counter(spec.name, unit=spec.unit, description=spec.description)
+    return meter.create_up_down_counter(spec.name, unit=spec.unit, description=spec.description)
+
+
+current: Runtime | None = None
+
+# Holds the current runtime, or nothing. wrapt tests its truth in C before calling a
+# tracker's wrapper (``FunctionWrapper(enabled=...)``) and, when it is empty, calls the
+# decorated function itself: an untracked call runs no Python code of ours. A list, not
+# a function, because wrapt would call a function but only tests a list's length.
+# install() keeps it in step with ``current``.
+active: list[Runtime] = []
+
+# Work that needs a live runtime (observable pool gauges, the sampler) registers here and
+# runs at every configure(), so it may be declared before configure() is called.
+_on_configure: list[Callable[[Runtime], None]] = []
+
+
+def on_configure(callback: Callable[[Runtime], None]) -> None:
+    """Run ``callback`` with the runtime now if there is one, and after each configure()."""
+    _on_configure.append(callback)
+    if current is not None:
+        _run_contained(callback, current)
+
+
+def install(runtime: Runtime | None) -> Runtime | None:
+    """Make ``runtime`` current and return the previous one (tests restore it)."""
+    global current
+    previous, current = current, runtime
+    active[:] = [] if runtime is None else [runtime]
+    if runtime is not None:
+        for callback in list(_on_configure):
+            _run_contained(callback, runtime)
+    return previous
+
+
+def _run_contained(callback: Callable[[Runtime], None], runtime: Runtime) -> None:
+    try:
+        callback(runtime)
+    except Exception as exc:
+        report_internal_error(f"on_configure {getattr(callback, '__qualname__', callback)}", exc)
