@@ -93,3 +93,59 @@ def test_configure_takes_every_setting():
     parameters = inspect.signature(apm.configure).parameters
     assert {setting.name for setting in SETTINGS} == set(parameters)
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in parameters.values())
+
+
+class TestRanges:
+    """Values the SDK would accept and then fail on are refused at configure time."""
+
+    @pytest.mark.parametrize(
+        ("arguments", "setting"),
+        [
+            ({"shutdown_timeout": 1e10}, "shutdown_timeout"),
+            ({"span_schedule_delay": 1e308}, "span_schedule_delay"),
+            ({"span_schedule_delay": 0}, "span_schedule_delay"),
+            ({"metric_export_interval": 0}, "metric_export_interval"),
+            ({"timeout": 0}, "timeout"),
+            ({"timeout": float("nan")}, "timeout"),
+            ({"span_queue_size": 2**64}, "span_queue_size"),
+            ({"span_batch_size": True}, "span_batch_size"),
+            ({"content_max_length": 2.5}, "content_max_length"),
+        ],
+    )
+    def test_out_of_range_values_are_configuration_errors(self, arguments, setting):
+        """Each absurd value names its setting in a ConfigurationError."""
+        with pytest.raises(ConfigurationError) as caught:
+            resolve(arguments, environ={})
+        assert setting == caught.value.setting
+
+    @pytest.mark.parametrize(
+        ("variable", "value"),
+        [
+            ("OTEL_BSP_SCHEDULE_DELAY", "0"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "1e308"),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "18446744073709551616"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "inf"),
+        ],
+    )
+    def test_out_of_range_variables_name_the_variable(self, variable, value):
+        """An environment variable out of range is reported under its own name."""
+        with pytest.raises(ConfigurationError) as caught:
+            resolve({}, environ={variable: value})
+        assert variable == caught.value.setting
+
+    def test_a_raising_int_conversion_is_a_configuration_error(self):
+        """A value whose __int__ raises anything fails as bad input, not as that error."""
+
+        class Hostile(int):
+            def __int__(self):
+                raise OverflowError("no int")
+
+        with pytest.raises(ConfigurationError):
+            resolve({"span_queue_size": Hostile(5)}, environ={})
+
+    def test_endpoint_credentials_never_reach_the_message(self):
+        """user:password@ of a bad endpoint is hidden in the error message."""
+        with pytest.raises(ConfigurationError) as caught:
+            resolve({"endpoint": "ftp://alice:s3cret@collector:4317"}, environ={})
+        assert "s3cret" not in str(caught.value)
+        assert "alice" not in str(caught.value)

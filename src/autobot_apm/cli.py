@@ -25,6 +25,7 @@ from ._sdk.settings import (
     Setting,
     Settings,
     parse_millis_as_seconds,
+    parse_positive_seconds,
     parse_seconds,
     resolve,
 )
@@ -96,7 +97,7 @@ def _shown(setting: Setting, value: Any) -> str:
         value = ",".join(f"{key}={item}" for key, item in value.items())
     elif isinstance(value, tuple | list):
         value = ",".join(map(str, value))
-    if setting.parse in (parse_seconds, parse_millis_as_seconds):
+    if setting.parse in (parse_seconds, parse_positive_seconds, parse_millis_as_seconds):
         return f"{value:g} s"
     return shorten(str(value), VALUE_LIMIT)
 

@@ -56,30 +56,58 @@ def parse_bool(name: str, value: Any) -> bool:
     raise ConfigurationError(name, value, "expected true or false")
 
 
+# Upper bounds that no sane deployment reaches but that keep every value inside what the
+# SDK's threads and ``threading`` timeouts accept (1e10 s overflows a wait at exit).
+MAX_SECONDS = 86_400.0
+MAX_COUNT = 10_000_000
+
+
 def parse_seconds(name: str, value: Any) -> float:
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        raise ConfigurationError(name, value, "expected a number of seconds") from None
-    if not seconds >= 0 or seconds == float("inf"):
-        raise ConfigurationError(name, value, "expected a finite number of seconds >= 0")
-    return seconds
+    """Seconds from 0 to a day."""
+    return _seconds_in_range(name, value, positive=False)
+
+
+def parse_positive_seconds(name: str, value: Any) -> float:
+    """Seconds above 0 (an interval or a timeout of 0 spins or fails every export)."""
+    return _seconds_in_range(name, value, positive=True)
 
 
 def parse_millis_as_seconds(name: str, value: Any) -> float:
     """Environment variables such as OTEL_METRIC_EXPORT_INTERVAL are in milliseconds."""
     if isinstance(value, str):
-        return parse_seconds(name, value) / 1000.0
-    return parse_seconds(name, value)
+        value = _number(name, value, "expected a number of milliseconds") / 1000.0
+    return parse_positive_seconds(name, value)
+
+
+def _seconds_in_range(name: str, value: Any, *, positive: bool) -> float:
+    seconds = _number(name, value, "expected a number of seconds")
+    low_ok = seconds > 0 if positive else seconds >= 0
+    if not (low_ok and seconds <= MAX_SECONDS):
+        floor = "> 0" if positive else ">= 0"
+        raise ConfigurationError(name, value, f"expected seconds {floor} and <= {MAX_SECONDS:g}")
+    return seconds
+
+
+def _number(name: str, value: Any, reason: str) -> float:
+    if isinstance(value, bool):
+        raise ConfigurationError(name, value, reason)
+    try:
+        return float(value)
+    except Exception:
+        raise ConfigurationError(name, value, reason) from None
 
 
 def parse_positive_int(name: str, value: Any) -> int:
+    """A count from 1 to MAX_COUNT; a float only when it is whole."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ConfigurationError(name, value, "expected a whole number")
     try:
         number = int(value)
-    except (TypeError, ValueError):
+        whole = not isinstance(value, float) or value == number
+    except Exception:
         raise ConfigurationError(name, value, "expected a whole number") from None
-    if number <= 0 or (isinstance(value, float) and value != number):
-        raise ConfigurationError(name, value, "expected a whole number > 0")
+    if not (whole and 0 < number <= MAX_COUNT):
+        raise ConfigurationError(name, value, f"expected a whole number from 1 to {MAX_COUNT}")
     return number
 
 
@@ -254,7 +282,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "timeout",
         ("OTEL_EXPORTER_OTLP_TIMEOUT",),
-        parse_seconds,
+        parse_positive_seconds,
         10.0,
         "Seconds one export may take before it is abandoned.",
     ),
@@ -427,9 +455,22 @@ def resolve(arguments: Mapping[str, Any], environ: Mapping[str, str] | None = No
     for setting in SETTINGS:
         raw, source = _raw_value(setting, arguments, env)
         unset = raw is None and source == "default"
-        values[setting.name] = None if unset else setting.parse(source_label(setting, source), raw)
+        values[setting.name] = None if unset else _parse(setting, source, raw)
         sources[setting.name] = source
     return Settings(values, sources)
+
+
+def _parse(setting: Setting, source: str, raw: Any) -> Any:
+    """Run the setting's parser; whatever else it raises becomes a ConfigurationError, so
+    that a hostile value (a raising ``__int__``, an absurd size) fails as bad input."""
+    label = source_label(setting, source)
+    try:
+        return setting.parse(label, raw)
+    except ConfigurationError:
+        raise
+    except Exception as exc:
+        shown = "…" if setting.secret else raw
+        raise ConfigurationError(label, shown, f"unusable value ({type(exc).__name__})") from None
 
 
 def source_label(setting: Setting, source: str) -> str:

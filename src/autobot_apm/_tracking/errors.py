@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
@@ -36,13 +37,18 @@ class ConfigurationError(ValueError):
         super().__init__(f"autobot-apm setting {setting}={_shown(value)}: {reason}")
 
 
+# ``scheme://user:password@host``: the credentials part of a URL, hidden in messages.
+_URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]*@")
+
+
 def _shown(value: object) -> str:
-    """``repr(value)`` for a message: bounded, and never raising for a hostile object."""
+    """``repr(value)`` for a message: bounded, credentials of a URL hidden, never raising."""
     try:
         text = repr(value)
     except Exception:
         return "<unprintable>"
-    return text if len(text) <= 200 else text[:199] + "…"
+    text = text if len(text) <= 200 else text[:199] + "…"
+    return _URL_CREDENTIALS.sub("REDACTED@", text)
 
 
 _reported: set[str] = set()
