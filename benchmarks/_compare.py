@@ -51,7 +51,11 @@ def candidate_variants(
             Variant(f"{label}: with", repeat(with_block(track(package)), runtime, runtime_module)),
             Variant(
                 f"{label}: track_api decorator",
-                repeat(package.track_api(route="/items/{id}")(work), runtime, runtime_module),
+                repeat(
+                    package.track_api(route="/items/{id}", method="GET")(work),
+                    runtime,
+                    runtime_module,
+                ),
             ),
             Variant(
                 f"{label}: coroutine decorator",

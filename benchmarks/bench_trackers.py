@@ -71,7 +71,10 @@ def sync_variants(sdk: Pipeline, peers: bool) -> list[Variant]:
         ),
         Variant("track_database, decorator", repeat(db_tracker()(work), runtime)),
         Variant("track_database, with", repeat(with_block(db_tracker()), runtime)),
-        Variant("track_api, decorator", repeat(apm.track_api(route="/items/{id}")(work), runtime)),
+        Variant(
+            "track_api, decorator",
+            repeat(apm.track_api(route="/items/{id}", method="GET")(work), runtime),
+        ),
         Variant(
             "track_cache, decorator (counter + histogram)",
             repeat(apm.track_cache("sessions")(work), runtime),

@@ -46,7 +46,7 @@ class TestSpan:
     def test_no_route_names_span_by_method(self, apm_capture: Capture):
         """Without a route the span is named by the method alone, never by a path."""
 
-        @apm.track_api
+        @apm.track_api(method="GET")
         def handler():
             return Response(200)
 
@@ -57,7 +57,7 @@ class TestSpan:
 class TestStatus:
     def test_http_exception_sets_its_status_without_error(self, apm_capture: Capture):
         """A raised 404 HTTP exception is a 404, not an error, on a server span."""
-        with pytest.raises(HTTPError), apm.track_api(route="/items/{id}"):
+        with pytest.raises(HTTPError), apm.track_api(route="/items/{id}", method="GET"):
             raise HTTPError(404)
         span = apm_capture.span("GET /items/{id}")
         assert 404 == span.attributes["http.response.status_code"]
@@ -65,7 +65,7 @@ class TestStatus:
 
     def test_other_exception_is_500_and_error(self, apm_capture: Capture):
         """Any other exception counts as 500 with error.type set to its class."""
-        with pytest.raises(ZeroDivisionError), apm.track_api(route="/div"):
+        with pytest.raises(ZeroDivisionError), apm.track_api(route="/div", method="GET"):
             1 / 0  # noqa: B018
         span = apm_capture.span("GET /div")
         assert 500 == span.attributes["http.response.status_code"]
@@ -74,7 +74,7 @@ class TestStatus:
 
     def test_explicit_5xx_status_is_an_error(self, apm_capture: Capture):
         """op.status(503) marks the span as an error with error.type "503"."""
-        with apm.track_api(route="/busy") as op:
+        with apm.track_api(route="/busy", method="GET") as op:
             op.status(503)
         span = apm_capture.span("GET /busy")
         assert "503" == span.attributes["error.type"]
@@ -85,7 +85,7 @@ class TestMetric:
     def test_one_duration_record_per_call_with_route_and_status(self, apm_capture: Capture):
         """http.server.request.duration: one record per call, by route, method, status."""
 
-        @apm.track_api(route="/items/{id}")
+        @apm.track_api(route="/items/{id}", method="GET")
         def handler():
             return Response(200)
 
@@ -97,14 +97,14 @@ class TestMetric:
 
     def test_semconv_buckets_are_used(self, apm_capture: Capture):
         """The histogram uses the semconv boundaries in seconds, not the SDK's ms ones."""
-        with apm.track_api(route="/x"):
+        with apm.track_api(route="/x", method="GET"):
             pass
         (point,) = apm_capture.metric_points(DURATION)
         assert (0.005, 0.01, 0.025) == tuple(point.explicit_bounds[:3])
 
     def test_exemplar_links_the_measurement_to_the_trace(self, apm_capture: Capture):
         """A measurement made in a sampled span carries its trace and span id."""
-        with apm.track_api(route="/x") as op:
+        with apm.track_api(route="/x", method="GET") as op:
             pass
         (point,) = apm_capture.metric_points(DURATION)
         exemplar = next(e for e in point.exemplars if e.trace_id)

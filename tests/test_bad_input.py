@@ -352,7 +352,7 @@ class TestOneBadSpanPerBatch:
             apm.configure(endpoint=receiver.http_endpoint, metric_export_interval=3600,
                           span_schedule_delay=60)  # fmt: skip
             try:
-                with apm.track_api(route="/files/\udcff"):
+                with apm.track_api(route="/files/\udcff", method="GET"):
                     pass
                 with apm.track_cache("neighbour"):
                     pass
@@ -481,7 +481,10 @@ class TestHostileTraceHeaders:
     def test_a_malformed_traceparent_starts_a_new_trace(self, traceparent):
         """apm.attach_context with a malformed traceparent: the span is a new trace's root."""
         with capture_telemetry() as capture:
-            with attach_context({"traceparent": traceparent}), apm.track_api(route="/x"):
+            with (
+                attach_context({"traceparent": traceparent}),
+                apm.track_api(route="/x", method="GET"),
+            ):
                 pass
             (span,) = capture.spans
         assert span.parent is None
@@ -512,7 +515,7 @@ class TestHostileTraceHeaders:
         assert all(len(str(key)) + len(str(value)) <= 4096 for key, value in entries.items())
         with capture_telemetry() as capture:
             carrier = {"traceparent": VALID, "baggage": hostile}
-            with attach_context(carrier), apm.track_api(route="/x"):
+            with attach_context(carrier), apm.track_api(route="/x", method="GET"):
                 pass
             (span,) = capture.spans
         assert SPAN_ID == format(span.parent.span_id, "016x")

@@ -11,6 +11,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from ._tracking.attributes import text_argument
+from ._tracking.dispatch import is_decoration_target
 from ._tracking.handle import Operation
 from ._tracking.runtime import HTTP_DURATION_BUCKETS, MetricSpec, Runtime
 from ._tracking.tracker import Tracker
@@ -110,10 +111,15 @@ class ApiTracker(Tracker[ApiOperation]):
 
     operation_class = ApiOperation
 
-    def __init__(self, *, route: str | None, method: str, scheme: str) -> None:
+    def __init__(self, *, route: str | None, method: str | None, scheme: str) -> None:
         route = text_argument(route)  # any value: text, cut to a limit, never raising
-        methods = method_attributes(method)
+        # No method given: _OTHER, never a guess (a POST endpoint must not read as GET).
+        # Under a server span (middleware, FastAPI) the request's own method is kept.
+        methods = (
+            method_attributes(method) if method is not None else {"http.request.method": "_OTHER"}
+        )
         self.route = route
+        self.method = methods["http.request.method"]
         attributes: dict[str, object] = {**methods, "url.scheme": scheme, "http.route": route}
         super().__init__(
             span_name=server_span_name(methods["http.request.method"], route),
@@ -127,9 +133,12 @@ class ApiTracker(Tracker[ApiOperation]):
     def _start(self, runtime: Runtime, parent_context: otel_context.Context | None) -> ApiOperation:
         server_span = trace.get_current_span(parent_context)
         if getattr(server_span, "kind", None) is SpanKind.SERVER and server_span.is_recording():
-            if self.route and "http.route" not in (getattr(server_span, "attributes", None) or {}):
+            existing = getattr(server_span, "attributes", None) or {}
+            if self.route and "http.route" not in existing:
+                # The request's own method names the span, not this tracker's default.
+                method = existing.get("http.request.method", self.method)
                 server_span.set_attribute("http.route", self.route)
-                server_span.update_name(self.span_name)
+                server_span.update_name(server_span_name(str(method), self.route))
             return _EnrichingApiOperation(self, runtime, server_span, owns_span=False)
         return super()._start(runtime, parent_context)
 
@@ -138,24 +147,24 @@ class ApiTracker(Tracker[ApiOperation]):
 def track_api(fn: F, /) -> F: ...
 @overload
 def track_api(
-    fn: None = None, /, *, route: str | None = None, method: str = "GET", scheme: str = "http"
+    route: str | None = None, method: str | None = None, *, scheme: str = "http"
 ) -> ApiTracker: ...
 def track_api(
-    fn: F | None = None,
-    /,
+    route: Any = None,
+    method: str | None = None,
     *,
-    route: str | None = None,
-    method: str = "GET",
     scheme: str = "http",
-) -> F | ApiTracker:
+) -> Any:
     """Track an HTTP endpoint: a SERVER span ``{method} {route}`` and its duration metric.
 
-    Works as ``@track_api``, ``@track_api(route="/items/{id}", method="GET")``,
+    Works as ``@track_api``, ``@track_api("/api/chat")``, ``@track_api("/items/{id}", "GET")``
+    (or by keyword, ``route=``, ``method=``),
     ``with track_api(...) as op`` and ``async with``. The status comes from the returned
     response's ``status_code``, a raised HTTP exception's ``status_code``, or
     ``op.status(code)``; any other exception counts as 500. Under :class:`APMMiddleware`
     (or FastAPI's own telemetry) it enriches the existing server span instead of making a
     second one. ``route`` must be a template (``/items/{id}``), never a raw path.
     """
-    tracker = ApiTracker(route=route, method=method, scheme=scheme)
-    return tracker(fn) if fn is not None else tracker
+    if is_decoration_target(route) and method is None:
+        return ApiTracker(route=None, method=None, scheme=scheme)(route)
+    return ApiTracker(route=route, method=method, scheme=scheme)

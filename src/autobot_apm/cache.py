@@ -111,16 +111,16 @@ def track_cache(name: F, /) -> F: ...
 def track_cache(
     name: str,
     /,
-    *,
     operation: str = "get",
+    *,
     hit: HitPredicate | None = None,
     system: str | None = None,
 ) -> CacheTracker: ...
 def track_cache(
     name: Any,
     /,
-    *,
     operation: str = "get",
+    *,
     hit: HitPredicate | None = None,
     system: str | None = None,
 ) -> Any:

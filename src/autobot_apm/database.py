@@ -192,8 +192,8 @@ def track_database(system: F, /) -> F: ...
 def track_database(
     system: str,
     /,
-    *,
     operation: str | None = None,
+    *,
     collection: str | None = None,
     namespace: str | None = None,
     query: str | None = None,
@@ -203,9 +203,10 @@ def track_database(
     server_port: int | None = None,
     batch_size: int | None = None,
 ) -> DatabaseTracker: ...
-def track_database(system: Any, /, **options: Any) -> Any:
+def track_database(system: Any, /, operation: str | None = None, **options: Any) -> Any:
     """Track a database call: a CLIENT span named by the semconv rule and its duration.
 
+    Positionally, ``track_database("redis", "GET")`` names the system and the operation.
     ``system`` is the ``db.system.name`` (``postgresql``, ``mysql``, ``sqlite``,
     ``redis``, ``mongodb``...). When only ``query`` is given, the operation, the table and
     the summary are read from it. ``db.query.text`` is recorded with every literal
@@ -217,7 +218,7 @@ def track_database(system: Any, /, **options: Any) -> Any:
             rows = cursor.execute(...).fetchall()
             op.rows(len(rows))
     """
-    if is_decoration_target(system):
+    if is_decoration_target(system) and operation is None:
         # Bare @track_database: the function's name is all we know of the operation.
         return DatabaseTracker("other_sql", operation=target_name(system) or OTHER)(system)
-    return DatabaseTracker(system, **options)
+    return DatabaseTracker(system, operation=operation, **options)

@@ -25,6 +25,7 @@ from opentelemetry.trace import SpanKind
 from ._llm.operation import LlmOperation
 from ._llm.settings import parse_prices
 from ._tracking.attributes import OTHER, integer_argument, text_argument
+from ._tracking.dispatch import is_decoration_target
 from ._tracking.tracker import Tracker
 
 __all__ = ["LlmOperation", "LlmTracker", "parse_prices", "track_llm"]
@@ -119,11 +120,9 @@ def request_attributes(params: Mapping[str, Any]) -> dict[str, Any]:
 def track_llm(fn: F, /) -> F: ...
 @overload
 def track_llm(
-    fn: None = None,
-    /,
-    *,
     provider: str,
     model: str | None = None,
+    *,
     operation: str = "chat",
     server_address: str | None = None,
     server_port: int | None = None,
@@ -131,11 +130,9 @@ def track_llm(
     **request_params: Any,
 ) -> LlmTracker: ...
 def track_llm(
-    fn: Any = None,
-    /,
-    *,
-    provider: str | None = None,
+    provider: Any = None,
     model: str | None = None,
+    *,
     operation: str = "chat",
     server_address: str | None = None,
     server_port: int | None = None,
@@ -145,6 +142,7 @@ def track_llm(
     """Track an LLM call: a CLIENT span, its duration, token usage and, for streams, the
     time to the first chunk.
 
+    ``provider`` and ``model`` may be given positionally: ``track_llm("openai", "gpt-4o")``.
     ``provider`` is the ``gen_ai.provider.name`` (``openai``, ``anthropic``, ``ollama``,
     ``vllm``...), ``model`` the requested model; request parameters (``max_tokens``,
     ``temperature``, ``top_p``, ``stop``...) become ``gen_ai.request.*`` attributes.
@@ -162,10 +160,13 @@ def track_llm(
             for line in response.iter_lines():
                 op.chunk(json.loads(line))
     """
-    if provider is None and fn is None:
-        raise TypeError("track_llm() needs provider=, e.g. track_llm(provider='openai')")
+    fn = provider if is_decoration_target(provider) and model is None else None
+    if fn is not None:
+        provider = None  # bare @track_llm: the provider is not known
+    elif provider is None:
+        raise TypeError("track_llm() needs a provider, e.g. track_llm('openai', 'gpt-4o')")
     tracker = LlmTracker(
-        provider=OTHER if provider is None else provider,  # bare @track_llm: not known
+        provider=OTHER if provider is None else provider,
         model=model,
         operation=operation,
         server_address=server_address,

@@ -17,16 +17,20 @@ the link, while the parent keeps sender and receiver in one trace, as a request 
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, TypeVar, overload
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind
 
+from ._tracking.attributes import OTHER
+from ._tracking.dispatch import is_decoration_target, target_name
 from ._tracking.handle import Operation
 from ._tracking.runtime import HTTP_DURATION_BUCKETS, MetricSpec, Runtime
 from ._tracking.tracker import Tracker
 from .propagation import extract, inject
+
+F = TypeVar("F")
 
 # The messaging metrics use the same boundaries as the HTTP ones (messaging-metrics.md).
 MESSAGING_CLIENT_DURATION = MetricSpec(
@@ -137,18 +141,33 @@ class MessageTracker(Tracker[MessageOperation]):
         return MessageOperation(self, runtime, span, parent_context=parent_context)
 
 
+@overload
+def track_message(destination: F, /) -> F: ...
+@overload
 def track_message(
     destination: str,
     /,
     *,
-    system: str,
+    system: str = ...,
+    operation: str = ...,
+    operation_name: str | None = ...,
+    carrier: Any = ...,
+    message_id: str | None = ...,
+    server_address: str | None = ...,
+    server_port: int | None = ...,
+) -> MessageTracker: ...
+def track_message(
+    destination: Any,
+    /,
+    *,
+    system: str = OTHER,
     operation: str = "process",
     operation_name: str | None = None,
     carrier: Any = None,
     message_id: str | None = None,
     server_address: str | None = None,
     server_port: int | None = None,
-) -> MessageTracker:
+) -> Any:
     """Track sending, receiving or processing a message on a queue, topic or list.
 
     ``operation`` is the kind of step: ``send`` (or ``create``), ``receive``,
@@ -168,11 +187,19 @@ def track_message(
         with apm.track_message("jobs", system="redis", carrier=job):
             handle(job)
     """
-    if callable(destination):
-        raise TypeError(
-            "track_message needs a destination and a system, for example "
-            '@apm.track_message("jobs", system="redis", operation="process")'
-        )
+    if is_decoration_target(destination):
+        # Bare @track_message: processing a message whose queue is named by the function.
+        name = target_name(destination) or OTHER
+        return MessageTracker(
+            name,
+            system=OTHER,
+            operation="process",
+            operation_name=None,
+            carrier=None,
+            message_id=None,
+            server_address=None,
+            server_port=None,
+        )(destination)
     return MessageTracker(
         str(destination),
         system=system,

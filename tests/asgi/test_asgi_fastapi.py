@@ -136,7 +136,7 @@ class TestWithNativeTelemetry:
         app = instrument_fastapi(build_app(apm_capture, fastapi_metrics))
 
         @app.get("/orders/{order_id}")
-        @apm.track_api(route="/orders/{order_id}")
+        @apm.track_api(route="/orders/{order_id}", method="GET")
         async def read_order(order_id: int):
             return {"order": order_id}
 
@@ -237,7 +237,7 @@ class TestRouteTemplates:
     async def test_plain_asgi_app_takes_the_route_from_track_api(self, apm_capture):
         """No router: the route named by track_api on the handler names the span and metric."""
 
-        @apm.track_api(route="/reports/{report_id}")
+        @apm.track_api(route="/reports/{report_id}", method="GET")
         async def handler():
             return None
 

@@ -61,7 +61,7 @@ class TestCallableKinds:
     def test_signature_and_introspection_are_preserved(self):
         """wrapt keeps name, signature and coroutine-ness for frameworks like FastAPI."""
 
-        @apm.track_api(route="/items/{item_id}")
+        @apm.track_api(route="/items/{item_id}", method="GET")
         async def read_item(item_id: int, q: str | None = None) -> dict:
             return {}
 
@@ -294,7 +294,10 @@ class TestCurrentOperation:
 class TestNestingAndConcurrency:
     def test_nested_calls_are_parent_and_child(self, apm_capture: Capture):
         """A tracked call inside another is its child in the same trace."""
-        with apm.track_api(route="/users") as outer, apm.track_cache("users") as inner:
+        with (
+            apm.track_api(route="/users", method="GET") as outer,
+            apm.track_cache("users") as inner,
+        ):
             assert outer.trace_id == inner.trace_id
         child = apm_capture.span("get users")
         parent = apm_capture.span("GET /users")
@@ -356,7 +359,7 @@ class TestUnconfigured:
     def test_calls_go_straight_through(self):
         """With nothing configured, tracked calls run untracked and return their result."""
 
-        @apm.track_api(route="/x")
+        @apm.track_api(route="/x", method="GET")
         def handler():
             return "ok"
 

@@ -162,7 +162,7 @@ class TestLifecycle:
         result = _python("""
             import autobot_apm as apm
             apm.configure(service_name="console-demo")
-            with apm.track_api(route="/hello"):
+            with apm.track_api(route="/hello", method="GET"):
                 pass
         """, env=env)  # fmt: skip
         assert 0 == result.returncode, result.stderr

@@ -101,7 +101,7 @@ def constant(attributes: Any) -> Any:
 
 def exercise_trackers() -> None:
     """One call of each kind, a failure included, so every attribute appears."""
-    apm.track_api(route="/ok")(lambda: None)()
+    apm.track_api(route="/ok", method="GET")(lambda: None)()
     with apm.track_api(route="/fail", method="POST") as op:
         op.status(503)
     with apm.track_database("postgresql", query="SELECT * FROM orders WHERE id = 1") as db:

@@ -178,7 +178,7 @@ class TestConfigure:
         """configure(prometheus=...) serves track_api's metric; shutdown() stops serving."""
         apm.configure(service_name="scraped", exporter="none", prometheus=str(address))
         try:
-            apm.track_api(route="/ping")(lambda: None)()
+            apm.track_api(route="/ping", method="GET")(lambda: None)()
             body = scrape(address)
         finally:
             apm.shutdown()
@@ -193,7 +193,7 @@ class TestConfigure:
         monkeypatch.setenv("AUTOBOT_APM_PROMETHEUS", str(address.port))
         apm.configure(service_name="scraped", exporter="none")
         try:
-            apm.track_api(route="/env")(lambda: None)()
+            apm.track_api(route="/env", method="GET")(lambda: None)()
             body = scrape(address)
         finally:
             apm.shutdown()

@@ -138,7 +138,7 @@ class TestClientSpan:
     @CLIENTS
     def test_the_client_span_is_a_child_of_the_current_span(self, apm_capture, server, get):
         """Inside a tracked endpoint, the request continues the endpoint's trace."""
-        with apm.track_api(route="/page") as page:
+        with apm.track_api(route="/page", method="GET") as page:
             get(f"{server}/echo")
         client = apm_capture.span("GET")
         assert page.span_id == f"{client.parent.span_id:016x}"
@@ -173,7 +173,10 @@ class TestClientSpan:
 
     async def test_concurrent_async_requests_each_get_their_own_span(self, apm_capture, server):
         """Three requests gathered under one endpoint: three children, three traceparents."""
-        async with httpx.AsyncClient() as client, apm.track_api(route="/fan-out") as page:
+        async with (
+            httpx.AsyncClient() as client,
+            apm.track_api(route="/fan-out", method="GET") as page,
+        ):
             responses = await asyncio.gather(*(client.get(f"{server}/echo") for _ in range(3)))
         clients = apm_capture.spans_named("GET")
         assert {page.span_id} == {f"{span.parent.span_id:016x}" for span in clients}

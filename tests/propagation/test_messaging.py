@@ -113,7 +113,7 @@ class TestConsumer:
         """receive: a CLIENT span linked to the message, in the receiver's own trace."""
         carrier = {"traceparent": f"00-{TRACE_ID}-{SPAN_ID}-01"}
         receive = track_message("jobs", system="aws_sqs", operation="receive", carrier=carrier)
-        with apm.track_api(route="/poll") as poll, receive:
+        with apm.track_api(route="/poll", method="GET") as poll, receive:
             pass
         span = apm_capture.span("receive jobs")
         assert (poll.trace_id, poll.span_id) == hex_ids(span.parent)
@@ -122,7 +122,7 @@ class TestConsumer:
     def test_a_message_without_trace_is_processed_in_the_current_trace(self, apm_capture):
         """No traceparent in the message: the span joins whatever is current, no link."""
         process = track_message("jobs", system="redis", carrier={"task": "x"})
-        with apm.track_api(route="/loop") as loop, process:
+        with apm.track_api(route="/loop", method="GET") as loop, process:
             pass
         span = apm_capture.span("process jobs")
         assert (loop.trace_id, loop.span_id) == hex_ids(span.parent)
@@ -191,10 +191,16 @@ class TestFailures:
         (point,) = apm_capture.metric_points("messaging.process.duration")
         assert "ValueError" == point.attributes["error.type"]
 
-    def test_decorating_without_a_destination_is_refused(self):
-        """@track_message needs a destination and a system; the mistake is named at once."""
-        with pytest.raises(TypeError, match="destination and a system"):
-            track_message(lambda: None, system="redis")  # type: ignore[arg-type]
+    def test_bare_decorator_processes_a_message_named_after_the_function(self, apm_capture):
+        """@track_message alone tracks each call as processing a message of that name."""
+
+        @track_message
+        def jobs(job):
+            return job
+
+        assert {"n": 1} == jobs({"n": 1})
+        (span,) = apm_capture.spans
+        assert "process jobs" == span.name
 
     def test_decorated_handlers_are_tracked(self, apm_capture):
         """As a decorator, every call of the handler is one process span."""

@@ -36,13 +36,13 @@ def hex_ids(span_context):
 class TestPropagateContext:
     def test_a_plain_thread_pool_loses_the_context(self, apm_capture):
         """The problem solved here: without help, a pool thread's span starts a new trace."""
-        with ThreadPoolExecutor(1) as pool, apm.track_api(route="/r"):
+        with ThreadPoolExecutor(1) as pool, apm.track_api(route="/r", method="GET"):
             pool.submit(lookup).result()
         assert apm_capture.span("get item").parent is None
 
     def test_the_wrapped_callable_runs_in_the_callers_context(self, apm_capture):
         """propagate_context(fn) run on a pool thread makes a child of the caller's span."""
-        with ThreadPoolExecutor(1) as pool, apm.track_api(route="/r"):
+        with ThreadPoolExecutor(1) as pool, apm.track_api(route="/r", method="GET"):
             thread_name = pool.submit(propagate_context(lookup)).result()
         assert threading.current_thread().name != thread_name
         request = apm_capture.span("GET /r")
@@ -56,7 +56,7 @@ class TestPropagateContext:
             barrier.wait()
             return lookup(key)
 
-        with ThreadPoolExecutor(4) as pool, apm.track_api(route="/r"):
+        with ThreadPoolExecutor(4) as pool, apm.track_api(route="/r", method="GET"):
             names = set(pool.map(propagate_context(wait_then_lookup), "abcd"))
         assert 4 == len(names)
         parents = {span.parent.span_id for span in apm_capture.spans if span.name != "GET /r"}
@@ -80,13 +80,13 @@ class TestPropagateContext:
 class TestContextThreadPoolExecutor:
     def test_submit_joins_the_submitters_trace(self, apm_capture):
         """Work submitted from inside a span is its child."""
-        with ContextThreadPoolExecutor(2) as pool, apm.track_api(route="/r"):
+        with ContextThreadPoolExecutor(2) as pool, apm.track_api(route="/r", method="GET"):
             pool.submit(lookup, "k").result()
         assert span_id(apm_capture.span("GET /r")) == apm_capture.span("get k").parent.span_id
 
     def test_map_joins_the_trace_too(self, apm_capture):
         """map() goes through submit(), so every item's span is a child."""
-        with ContextThreadPoolExecutor(2) as pool, apm.track_api(route="/r"):
+        with ContextThreadPoolExecutor(2) as pool, apm.track_api(route="/r", method="GET"):
             list(pool.map(lookup, ["a", "b", "c"]))
         request = span_id(apm_capture.span("GET /r"))
         assert [request] * 3 == [apm_capture.span(f"get {k}").parent.span_id for k in "abc"]
@@ -95,7 +95,7 @@ class TestContextThreadPoolExecutor:
         """A pool created before the request still carries each submitter's own context."""
         with ContextThreadPoolExecutor(1) as pool:
             for route in ("/one", "/two"):
-                with apm.track_api(route=route):
+                with apm.track_api(route=route, method="GET"):
                     pool.submit(lookup, route).result()
         for route in ("/one", "/two"):
             expected = span_id(apm_capture.span(f"GET {route}"))
@@ -110,14 +110,14 @@ class TestAsyncioTasks:
             async with apm.track_cache(key):
                 await asyncio.sleep(0)
 
-        async with apm.track_api(route="/r"):
+        async with apm.track_api(route="/r", method="GET"):
             await asyncio.gather(work("a"), asyncio.create_task(work("b")))
         request = span_id(apm_capture.span("GET /r"))
         assert [request, request] == [apm_capture.span(f"get {k}").parent.span_id for k in "ab"]
 
     async def test_to_thread_carries_the_context(self, apm_capture):
         """asyncio.to_thread copies the context as well: no wrapper is needed there."""
-        async with apm.track_api(route="/r"):
+        async with apm.track_api(route="/r", method="GET"):
             await asyncio.to_thread(lookup)
         assert span_id(apm_capture.span("GET /r")) == apm_capture.span("get item").parent.span_id
 
@@ -135,7 +135,7 @@ async def reindex():
 class TestTrackBackground:
     def test_starts_a_new_trace_linked_to_the_current_span(self, apm_capture):
         """The job's span is a root in its own trace, with a link back to the request."""
-        with apm.track_api(route="/orders") as request:
+        with apm.track_api(route="/orders", method="GET") as request:
             send_receipt(7)
         job = apm_capture.span("send_receipt")
         assert job.parent is None
@@ -145,7 +145,7 @@ class TestTrackBackground:
 
     def test_work_inside_the_job_belongs_to_the_jobs_trace(self, apm_capture):
         """Spans made by the job are its children, not the request's."""
-        with apm.track_api(route="/orders"):
+        with apm.track_api(route="/orders", method="GET"):
             send_receipt(7)
         assert span_id(apm_capture.span("send_receipt")) == apm_capture.span(
             "get order-7").parent.span_id  # fmt: skip
@@ -168,7 +168,7 @@ class TestTrackBackground:
 
     async def test_a_task_that_outlives_the_request(self, apm_capture):
         """A task still running when the request ends is linked to it, not its child."""
-        async with apm.track_api(route="/reindex"):
+        async with apm.track_api(route="/reindex", method="GET"):
             task = asyncio.create_task(reindex())
         await task
         request, job = apm_capture.span("GET /reindex"), apm_capture.span("reindex")
