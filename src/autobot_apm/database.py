@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from typing import Any, TypeGuard, TypeVar, overload
+from typing import Any, TypeVar, overload
 
 from opentelemetry.trace import SpanKind
 
 from ._privacy.sql import operation_and_collection, sanitize_redis, sanitize_sql, summarize_sql
-from ._tracking.attributes import OTHER, integer_argument, text_argument
+from ._tracking.attributes import OTHER, integer_argument, metric_number, text_argument
 from ._tracking.dispatch import is_decoration_target, target_name
 from ._tracking.handle import Operation
 from ._tracking.runtime import DB_DURATION_BUCKETS, ROW_BUCKETS, MetricSpec
@@ -47,8 +46,8 @@ class DatabaseOperation(Operation):
 
     def rows(self, count: int) -> None:
         """Report the number of rows returned (``db.response.returned_rows``)."""
-        rows = integer_argument(count)  # an int (not a bool) that OTLP's 64 bits can carry
-        if rows is not None and rows >= 0:
+        rows = metric_number(count)  # a non-negative int that OTLP's 64 bits can carry
+        if type(rows) is int:
             self._rows = rows
             self.span.set_attribute("db.response.returned_rows", rows)
 
@@ -62,10 +61,12 @@ class DatabaseOperation(Operation):
         """
         if count is not None:
             self.rows(count)
-        if type(top_k) is int and top_k > 0:
-            self.span.set_attribute(VECTOR_TOP_K, top_k)
-        if _finite_score(best_score):
-            self.span.set_attribute(VECTOR_BEST_SCORE, float(best_score))
+        top = metric_number(top_k, minimum=1)
+        if type(top) is int:
+            self.span.set_attribute(VECTOR_TOP_K, top)
+        score = metric_number(best_score, floats=True, minimum=None)
+        if score is not None:
+            self.span.set_attribute(VECTOR_BEST_SCORE, float(score))
 
     def _on_exception(self, exc: BaseException) -> None:
         super()._on_exception(exc)
@@ -87,10 +88,6 @@ class DatabaseOperation(Operation):
                 "autobot_apm.slow_operation",
                 {"duration_s": duration, "threshold_s": threshold},
             )
-
-
-def _finite_score(value: object) -> TypeGuard[float]:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class DatabaseTracker(Tracker[DatabaseOperation]):

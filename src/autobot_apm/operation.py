@@ -25,7 +25,7 @@ from typing import Any, Literal, TypeVar, overload
 
 from opentelemetry.trace import SpanKind
 
-from ._tracking.attributes import OTHER
+from ._tracking.attributes import OTHER, metric_number
 from ._tracking.dispatch import is_decoration_target, target_name
 from ._tracking.handle import Operation
 from ._tracking.runtime import MetricSpec, Runtime
@@ -56,6 +56,7 @@ ITEM_RESULT = "autobot_apm.item.result"
 ITEMS_PROCESSED = "autobot_apm.pipeline.items.processed"
 ITEMS_FAILED = "autobot_apm.pipeline.items.failed"
 THROUGHPUT = "autobot_apm.pipeline.throughput"
+_INT64_MAX = 2**63 - 1
 
 SPAN_KINDS: dict[str, SpanKind] = {
     "internal": SpanKind.INTERNAL,
@@ -92,9 +93,14 @@ class TrackedOperation(Operation):
 
     def items(self, processed: int = 0, *, failed: int = 0) -> None:
         """Add ``processed`` items handled successfully and ``failed`` items that failed."""
-        if _is_count(processed) and _is_count(failed):
-            self._processed += processed
-            self._failed += failed
+        # Counts OTLP cannot carry are dropped, as are adds that would take a running
+        # total past 64 bits: the totals become span attributes and counter adds.
+        done, lost = metric_number(processed), metric_number(failed)
+        if type(done) is not int or type(lost) is not int:
+            return
+        total_processed, total_failed = self._processed + done, self._failed + lost
+        if total_processed <= _INT64_MAX and total_failed <= _INT64_MAX:
+            self._processed, self._failed = total_processed, total_failed
             self._reported = True
 
     @property
@@ -146,10 +152,6 @@ class TrackedOperation(Operation):
         for result, count in (("processed", processed), ("failed", failed)):
             if count:
                 counter.add(count, {**attributes, ITEM_RESULT: result})
-
-
-def _is_count(value: object) -> bool:
-    return type(value) is int and value >= 0
 
 
 class OperationTracker(Tracker[TrackedOperation]):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import math
-from typing import Any, TypeGuard
+from typing import Any
 
-from .._tracking.attributes import coerce_attributes, low_cardinality_label, text_argument
+from .._tracking.attributes import (
+    coerce_attributes,
+    low_cardinality_label,
+    metric_number,
+    text_argument,
+)
 from .._tracking.handle import Operation
 from .._tracking.runtime import Runtime
 from .content import CapturedContent
@@ -49,14 +53,17 @@ class LlmOperation(Operation):
         if self._ended:
             return
         reported = self._reported
-        if token_count(input_tokens) is not None:
-            reported.input_tokens = input_tokens
-        if token_count(output_tokens) is not None:
-            reported.output_tokens = output_tokens
+        # token_count() is metric_number(): plain non-negative 64-bit ints, else None.
+        inputs, outputs = token_count(input_tokens), token_count(output_tokens)
+        if inputs is not None:
+            reported.input_tokens = inputs
+        if outputs is not None:
+            reported.output_tokens = outputs
         for name, count in extra.items():
-            if token_count(count) is not None:
+            tokens = token_count(count)
+            if tokens is not None:
                 key = USAGE_DETAILS.get(name, f"autobot_apm.gen_ai.usage.{name}")
-                reported.usage_details[key] = count
+                reported.usage_details[key] = tokens
 
     def chunk(self, chunk: object = None) -> None:
         """One chunk of a streamed answer arrived; the first one times the first chunk.
@@ -109,12 +116,15 @@ class LlmOperation(Operation):
         if self._ended:
             return
         attributes: dict[str, Any] = {}
-        if token_count(count) is not None:
-            attributes["autobot_apm.gen_ai.retrieval.result_count"] = count
-        if _finite(top_k):
-            attributes["gen_ai.request.top_k"] = float(top_k)
-        if _finite(best_score):
-            attributes["autobot_apm.gen_ai.retrieval.best_score"] = float(best_score)
+        results = token_count(count)
+        if results is not None:
+            attributes["autobot_apm.gen_ai.retrieval.result_count"] = results
+        top = metric_number(top_k, floats=True, minimum=None)
+        if top is not None:
+            attributes["gen_ai.request.top_k"] = float(top)
+        score = metric_number(best_score, floats=True, minimum=None)
+        if score is not None:
+            attributes["autobot_apm.gen_ai.retrieval.best_score"] = float(score)
         self.span.set_attributes(attributes)
 
     # --- engine hooks ---
@@ -148,7 +158,3 @@ class LlmOperation(Operation):
         if self._content is not None:
             self._content.record(self.span, facts.finish_reasons)
         record_metrics(runtime, self._metric_attributes, end)
-
-
-def _finite(value: object) -> TypeGuard[int | float]:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

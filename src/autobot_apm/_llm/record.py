@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .._tracking.attributes import metric_number
 from .._tracking.runtime import MetricSpec, Runtime
 from .usage import LlmFacts
 
@@ -50,8 +51,11 @@ def call_cost(facts: LlmFacts, price: tuple[float, float] | None) -> float | Non
     if price is None or (facts.input_tokens is None and facts.output_tokens is None):
         return None
     input_price, output_price = price
-    return ((facts.input_tokens or 0) * input_price
+    cost = ((facts.input_tokens or 0) * input_price
             + (facts.output_tokens or 0) * output_price) / 1e6  # fmt: skip
+    # Huge token counts times a price can overflow to inf: such a cost is dropped.
+    number = metric_number(cost, floats=True)
+    return None if number is None else float(number)
 
 
 def output_rate(end: CallEnd) -> float | None:

@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .._tracking.attributes import metric_number
+
 MAX_CHOICES = 16  # finish reasons kept from one response (n > 16 is rare and unreadable)
 
 # Usage detail fields (as the providers name them) -> semconv attribute.
@@ -119,8 +121,9 @@ def get(obj: object, name: str) -> Any:
 
 
 def token_count(value: object) -> int | None:
-    """A token count, or None for anything that is not a non-negative int."""
-    return value if type(value) is int and 0 <= value < 2**63 else None  # OTLP: 64 bits
+    """A token count as a plain int, or None for anything but a non-negative 64-bit int."""
+    count = metric_number(value)
+    return count if type(count) is int else None
 
 
 def items(value: object, limit: int = MAX_CHOICES) -> list[Any]:

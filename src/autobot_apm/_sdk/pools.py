@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from .._tracking import runtime as _runtime
+from .._tracking.attributes import metric_number
 from .._tracking.errors import report_internal_error
 
 Reading = Callable[[], int | float]
@@ -64,7 +65,7 @@ def observe_connection_pool(
     return pool
 
 
-def _read(pool: ConnectionPool, reading: Reading | None) -> float | None:
+def _read(pool: ConnectionPool, reading: Reading | None) -> int | float | None:
     if reading is None:
         return None
     try:
@@ -72,7 +73,8 @@ def _read(pool: ConnectionPool, reading: Reading | None) -> float | None:
     except Exception as exc:
         report_internal_error(f"connection pool {pool.name!r} callable", exc)
         return None
-    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+    # An observed gauge is exported as it is: it must be a 64-bit int or a finite float.
+    return metric_number(value, floats=True, minimum=None)
 
 
 def _observations(

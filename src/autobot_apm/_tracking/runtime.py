@@ -7,6 +7,7 @@ which is what keeps the unconfigured path nearly free.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from opentelemetry.metrics import Counter, Histogram, Meter, UpDownCounter
 from opentelemetry.trace import Tracer
 
 from .._sdk.settings import Settings
+from .attributes import metric_number
 from .errors import report_internal_error
 
 InstrumentKind = Literal["histogram", "counter", "updown"]
@@ -41,6 +43,48 @@ class MetricSpec:
     buckets: Sequence[float] | None = None
 
 
+_INT64_MAX = 2**63 - 1
+
+
+class BoundedCounter:
+    """A counter whose values pass :func:`metric_number` and whose running total stays
+    within OTLP's range.
+
+    The SDK keeps a cumulative sum per series and exports it on every collection: one
+    add that pushes it past 64 bits (or a float sum to infinity) would fail every later
+    export. So the total of all adds, all series together (an upper bound of each
+    series' sum), is kept here, and an add that would take it out of range is dropped
+    and counted in ``rejected`` rather than clamped: clamping would record a false sum.
+    The total is kept for the runtime's life, also under delta temporality: only values
+    of absurd size (2**62 items at a time) ever reach the bound.
+    """
+
+    __slots__ = ("_counter", "_lock", "_total", "rejected")
+
+    def __init__(self, counter: Counter) -> None:
+        self._counter = counter
+        self._lock = threading.Lock()
+        self._total: int | float = 0
+        self.rejected = 0
+
+    def add(self, amount: object, attributes: Any = None) -> None:
+        """Add ``amount`` (a non-negative int or finite float) unless it cannot be carried."""
+        number = metric_number(amount, floats=True)
+        with self._lock:
+            total = self._total + number if number is not None else None
+            if total is None or not _in_range(total):
+                self.rejected += 1
+                return
+            self._total = total
+        self._counter.add(number, attributes)  # type: ignore[arg-type]  # checked above
+
+
+def _in_range(total: int | float) -> bool:
+    if type(total) is int:
+        return total <= _INT64_MAX
+    return math.isfinite(total)
+
+
 class Runtime:
     """Tracer, meter and lazily created instruments of one configure() call."""
 
@@ -62,8 +106,8 @@ class Runtime:
         instrument: Histogram = self._lookup(spec)
         return instrument
 
-    def counter(self, spec: MetricSpec) -> Counter:
-        instrument: Counter = self._lookup(spec)
+    def counter(self, spec: MetricSpec) -> BoundedCounter:
+        instrument: BoundedCounter = self._lookup(spec)
         return instrument
 
     def up_down_counter(self, spec: MetricSpec) -> UpDownCounter:
@@ -89,7 +133,8 @@ def _make_instrument(meter: Meter, spec: MetricSpec) -> Any:
             explicit_bucket_boundaries_advisory=spec.buckets,
         )
     if spec.kind == "counter":
-        return meter.create_counter(spec.name, unit=spec.unit, description=spec.description)
+        counter = meter.create_counter(spec.name, unit=spec.unit, description=spec.description)
+        return BoundedCounter(counter)
     return meter.create_up_down_counter(spec.name, unit=spec.unit, description=spec.description)
 
 
