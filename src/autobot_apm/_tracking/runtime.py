@@ -43,6 +43,7 @@ class MetricSpec:
     buckets: Sequence[float] | None = None
 
 
+_FLOAT_GUARD = 1e300
 _INT64_MAX = 2**63 - 1
 
 
@@ -59,30 +60,30 @@ class BoundedCounter:
     of absurd size (2**62 items at a time) ever reach the bound.
     """
 
-    __slots__ = ("_counter", "_lock", "_total", "rejected")
+    __slots__ = ("_counter", "_total", "rejected")
 
     def __init__(self, counter: Counter) -> None:
         self._counter = counter
-        self._lock = threading.Lock()
         self._total: int | float = 0
         self.rejected = 0
 
     def add(self, amount: object, attributes: Any = None) -> None:
         """Add ``amount`` (a non-negative int or finite float) unless it cannot be carried."""
+        # No lock: a forked child must never inherit one held by a busy thread. Two
+        # threads racing here can lose one add from the guard's total, never from the
+        # metric, which is why the guard stops at half the int64 range.
         number = metric_number(amount, floats=True)
-        with self._lock:
-            total = self._total + number if number is not None else None
-            if total is None or not _in_range(total):
-                self.rejected += 1
-                return
-            self._total = total
-        self._counter.add(number, attributes)  # type: ignore[arg-type]  # checked above
+        if number is None or not _in_range(self._total + number):
+            self.rejected += 1
+            return
+        self._total += number
+        self._counter.add(number, attributes)
 
 
 def _in_range(total: int | float) -> bool:
     if type(total) is int:
-        return total <= _INT64_MAX
-    return math.isfinite(total)
+        return total <= _INT64_MAX // 2
+    return math.isfinite(total) and total <= _FLOAT_GUARD
 
 
 class Runtime:
