@@ -63,6 +63,15 @@ def telemetry_health() -> dict[str, Any]:
         }
 
 
+def reset_after_fork() -> None:
+    """In a forked child: a new lock (the copy may be held) and counts of its own."""
+    global _lock
+    _lock = threading.Lock()
+    _dropped.clear()
+    _exported.clear()
+    _warned.clear()
+
+
 def reset() -> None:
     """Forget all counts (tests)."""
     with _lock:
