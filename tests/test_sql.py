@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import re
+import sys
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from autobot_apm._privacy import redis as _redis
 from autobot_apm._privacy import sql as _sql
-from autobot_apm._privacy.sql import sanitize_sql, summarize_sql
+from autobot_apm._privacy import sql_lexer as _lexer
+from autobot_apm._privacy import sql_summary as _summary
+from autobot_apm._privacy.query_text import SCAN_LIMIT
+from autobot_apm._privacy.sql import sanitize_redis, sanitize_sql, summarize_sql
+from autobot_apm.database import DatabaseTracker
 
 PROPERTY = settings(max_examples=200, deadline=None)
 SECRET = "Zq7Xv"  # a marker that no template word contains
@@ -236,3 +246,215 @@ def _literal(draw: st.DrawFn) -> tuple[str, str]:
 
 
 LITERAL = _literal()
+
+
+# --- linear time (issue 12) ------------------------------------------------------------------
+#
+# Nothing here is timed. Work is counted: every Python function call and every C call
+# (``sys.setprofile``), plus the characters each regex call is allowed to read. A regex
+# run over the whole text is allowed only for a pattern vetted below as unable to retry
+# a long run from every start; the old ``_PREFIX`` regex, which did exactly that on
+# ``_a_a_a...`` (33 s for 64 KB), fails the vetting.
+
+_SCANS = ("sub", "subn", "search", "findall", "finditer", "split")
+_MODULES = (_lexer, _summary, _redis)
+
+
+def _vetted() -> set[re.Pattern[str]]:
+    """Whole-text regexes whose every repeat is possessive, lazy up to a fixed end, or
+    stops at a character class that cannot restart a match inside the run it read."""
+    return {
+        *_lexer._LITERALS.values(),
+        _lexer._BOOLEAN,
+        _lexer._IN_LIST,
+        *([_lexer._CHARSET_START] if hasattr(_lexer, "_CHARSET_START") else []),
+        _summary._SUMMARY_TOKEN,
+        _redis._REDIS_ARGUMENT,
+    }
+
+
+class _CountingPattern:
+    """A compiled pattern that charges each call the length of text it may read."""
+
+    def __init__(self, pattern: re.Pattern[str], work: _Work) -> None:
+        self._pattern, self._work = pattern, work
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._pattern, name)
+        if not callable(method):
+            return method
+
+        def counted(*args: Any) -> Any:
+            if name in ("sub", "subn"):  # sub(repl, string)
+                region = len(args[1])
+            else:  # search(string, pos=0, endpos=len(string)) and the like
+                text, pos, endpos = (*args, 0, None)[:3] if len(args) < 3 else args[:3]
+                end = len(text) if endpos is None else min(endpos, len(text))
+                region = max(0, end - pos)
+            self._work.regex_chars += region
+            if name in _SCANS and region > 64 and self._pattern not in self._work.vetted:
+                self._work.unvetted.append(self._pattern.pattern)
+            return method(*args)
+
+        return counted
+
+
+class _Work:
+    def __init__(self) -> None:
+        self.calls = 0
+        self.regex_chars = 0
+        self.unvetted: list[str] = []
+        self.vetted = _vetted()
+
+    def total(self) -> int:
+        return self.calls + self.regex_chars
+
+
+def _work_of(run: Callable[[], object], monkeypatch: pytest.MonkeyPatch) -> _Work:
+    """The work ``run()`` does, with every sanitizer cache cleared first."""
+    work = _Work()
+    with monkeypatch.context() as patch:
+        for module in _MODULES:
+            for name, value in vars(module).items():
+                if isinstance(value, re.Pattern):
+                    patch.setattr(module, name, _CountingPattern(value, work))
+        literals = {flag: _CountingPattern(p, work) for flag, p in _lexer._LITERALS.items()}
+        patch.setattr(_lexer, "_LITERALS", literals)
+        bodies = {quote: _CountingPattern(p, work) for quote, p in _STANDARD_BODIES.items()}
+        patch.setattr(_lexer, "_STANDARD_BODIES", bodies)
+        _sql._clean_cached.cache_clear()
+        _sql._analyze_cached.cache_clear()
+        patch.setattr(_sql, "_last_long", ("", False, ""), raising=False)
+        patch.setattr(_sql, "_last_long_analysis", ("", None), raising=False)
+
+        def count(frame: object, event: str, arg: object) -> None:
+            if event in ("call", "c_call"):
+                work.calls += 1
+
+        sys.setprofile(count)
+        try:
+            run()
+        finally:
+            sys.setprofile(None)
+    return work
+
+
+_STANDARD_BODIES = dict(_lexer._STANDARD_BODIES)
+
+# Each builds a worst case of about ``n`` characters; its cost must be that of text.
+WORST_CASES: dict[str, Callable[[int], str]] = {
+    "underscore names": lambda n: "SELECT " + "_a" * (n // 2) + " FROM t WHERE x = N'y'",
+    "one long name": lambda n: "SELECT " + "a" * n + "'x' FROM t",
+    "prefixed strings": lambda n: "SELECT " + "_a'x'" * (n // 5),
+    "names before strings": lambda n: ("a" * 60 + "'x'") * (n // 63),
+    "nested quotes": lambda n: "SELECT '" + "''\"`" * (n // 4),
+    "unterminated": lambda n: "SELECT \"a 'b `c $$d /*e " * (n // 24),
+    "backslashes": lambda n: "SELECT 'a\\'b" + "\\'" * (n // 2),
+    "backslashed strings": lambda n: "SELECT " + "'a\\''x'" * (n // 7),
+    "comments": lambda n: "SELECT a /* b */ -- c\n" * (n // 22),
+    "deep comments": lambda n: "SELECT /*" * (n // 9),
+    "digits": lambda n: "SELECT " + "1" * n + " FROM t",
+    "signed numbers": lambda n: "SELECT " + ("a" * 30 + " -1 ") * (n // 35),
+    "dollar quotes": lambda n: "SELECT $a$" + "$a" * (n // 2),
+    "dollar tags": lambda n: "SELECT " + "$" + "a" * n + " x",
+    "spaces then minus": lambda n: "SELECT -" + " " * n + "x",
+    "in lists": lambda n: "SELECT * FROM t WHERE a IN (" + "1," * (n // 2),
+    "oracle quotes": lambda n: "SELECT q'[" + "x]" * (n // 2),
+    "redis": lambda n: 'SET k "' + 'a \\"' * (n // 4),
+}
+
+
+def _sanitize_all(text: str) -> None:
+    sanitize_sql(text, max_length=100_000)
+    sanitize_sql(text, max_length=100_000, double_quoted_strings=True)
+    summarize_sql(text)
+    _sql.operation_and_collection(text)
+    sanitize_redis(text)
+
+
+class TestLinearTime:
+    @pytest.mark.parametrize("name", sorted(WORST_CASES))
+    def test_work_grows_linearly(self, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Doubling a worst case at most doubles the work (3 allows for set-up)."""
+        make = WORST_CASES[name]
+        small = _work_of(lambda: _sanitize_all(make(4000)), monkeypatch)
+        large = _work_of(lambda: _sanitize_all(make(8000)), monkeypatch)
+        assert [] == small.unvetted + large.unvetted, "a whole-text regex nobody vetted"
+        assert large.total() < 3 * small.total()
+
+    @pytest.mark.parametrize("name", sorted(WORST_CASES))
+    def test_worst_case_costs_what_text_costs(
+        self, name: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A worst case does no more than 5 times the work of a plain query of its length."""
+        text = WORST_CASES[name](8000)
+        plain = ("SELECT a, b FROM t WHERE c = 'x' AND d = 12 " * len(text))[: len(text)]
+        worst = _work_of(lambda: _sanitize_all(text), monkeypatch)
+        ordinary = _work_of(lambda: _sanitize_all(plain), monkeypatch)
+        assert worst.total() < 5 * ordinary.total()
+
+    def test_input_is_capped_before_it_is_read(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Text past SCAN_LIMIT is never handed to a regex: 10 MB cost what 64 KB cost."""
+        capped = _work_of(lambda: _sanitize_all("SELECT " + "_a" * SCAN_LIMIT), monkeypatch)
+        huge = _work_of(lambda: _sanitize_all("SELECT " + "_a" * 5_000_000), monkeypatch)
+        assert huge.total() < capped.total() * 1.01 + 100
+
+    def test_a_long_query_is_cleaned_once_per_tracked_call(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Summary, span name and query text of one call share one sanitizing pass."""
+        cleaned: list[str] = []
+        real_clean = _sql.clean
+
+        def clean(text: str, double_quoted_strings: bool) -> str:
+            cleaned.append(text)
+            return real_clean(text, double_quoted_strings)
+
+        monkeypatch.setattr(_sql, "clean", clean)
+        query = "SELECT * FROM orders WHERE note = 'x' AND id IN (" + "1, " * 3000 + "2)"
+        DatabaseTracker("postgresql", query=query)
+        assert 1 == len(cleaned)
+
+
+class TestWorstCasesNeverLeak:
+    @PROPERTY
+    @given(st.data())
+    def test_no_secret_survives_adversarial_text(self, data: st.DataObject) -> None:
+        """Nested, unterminated and commented literals around SECRETX never show it."""
+        pieces = data.draw(st.lists(ADVERSARIAL_PIECE, min_size=1, max_size=12))
+        last = data.draw(UNTERMINATED_PIECE)  # only last: later quotes would close it
+        query = "SELECT * FROM t WHERE a = " + " ".join(pieces) + " " + last
+        for double in (False, True):
+            result = sanitize_sql(query, max_length=100_000, double_quoted_strings=double)
+            assert "SECRETX" not in result
+        assert "SECRETX" not in (summarize_sql(query) or "")
+
+
+def _adversarial_piece() -> st.SearchStrategy[str]:
+    """A literal holding SECRETX, written to confuse a reader: nested quotes, comments,
+    long names and digit runs around it, or left unterminated."""
+    filler = st.sampled_from(
+        ["'", "''", '"', "`", "\\", "\\'", "--", "/*", "*/", "$$", "$a$", "\n", "#", "_a" * 40]
+    )
+    inside = st.lists(filler | st.text(alphabet="ab_1 ", max_size=6), max_size=5).map("".join)
+    secret = st.builds(lambda a, b: a + "SECRETX" + b, inside, inside)
+    around = st.sampled_from(["", " ", "_a" * 50, "x" * 70, "1" * 40, "N", "_utf8", "-"])
+    standard = secret.map(lambda s: "'" + s.replace("'", "''") + "'")
+    backslashed = secret.map(lambda s: "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'")
+    # After a name, `$q$` would be part of it (`a$q$` is a PostgreSQL identifier).
+    dollar = secret.map(lambda s: " $q$" + s.replace("$", "") + "$q$")
+    block = secret.map(lambda s: "/* /* " + s.replace("*", "") + " */ */")
+    line = secret.map(lambda s: "-- " + s.replace("\n", "") + "\n")
+    literal = st.one_of(standard, backslashed, dollar, block, line)
+    return st.builds(lambda a, lit, b: a + lit + b, around, literal, around)
+
+
+def _unterminated_piece() -> st.SearchStrategy[str]:
+    """Nothing, or SECRETX inside a quote, dollar quote or comment that never closes."""
+    secret = st.text(alphabet="ab_1 \\\n", max_size=8).map(lambda s: s + "SECRETX")
+    openers = st.sampled_from(["'", '"', "`", "$q$", "/* /*", "/*", "q'[", "E'"])
+    return st.just("") | st.builds(lambda o, s: o + s, openers, secret)
+
+
+ADVERSARIAL_PIECE = _adversarial_piece()
+UNTERMINATED_PIECE = _unterminated_piece()

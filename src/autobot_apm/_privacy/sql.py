@@ -21,7 +21,7 @@ import functools
 from typing import NamedTuple
 
 from .._tracking.errors import contained
-from .query_text import as_text, join_within, truncate
+from .query_text import SCAN_LIMIT, as_text, join_within, truncate
 from .redis import sanitize_redis
 from .sql_lexer import clean
 from .sql_summary import read_operations
@@ -49,11 +49,28 @@ def _clean_cached(text: str, double_quoted_strings: bool) -> str:
     return clean(text, double_quoted_strings)
 
 
+# The last long text cleaned, and its result. One tracked call reads its query three
+# times (summary, operation and collection, sanitized text): a long text, too big for
+# the cache, is still cleaned only once. One slot holds at most one capped text.
+_last_long: tuple[str, bool, str] = ("", False, "")
+
+
+def _query_text(query: object) -> str:
+    """``query`` as text, cut to :data:`SCAN_LIMIT` before anything reads it."""
+    return as_text(query)[:SCAN_LIMIT]
+
+
 def _cleaned(query: object, double_quoted_strings: bool = False) -> str:
-    text = as_text(query)
+    global _last_long
+    text = _query_text(query)
     if len(text) <= _CACHEABLE_LENGTH:
         return _clean_cached(text, double_quoted_strings)
-    return clean(text, double_quoted_strings)
+    last_text, last_flag, last_result = _last_long  # one read: safe across threads
+    if last_flag == double_quoted_strings and last_text == text:
+        return last_result
+    result = clean(text, double_quoted_strings)
+    _last_long = (text, double_quoted_strings, result)
+    return result
 
 
 @contained("")
@@ -95,9 +112,20 @@ def _analyze_cached(text: str) -> _Analysis:
     return _analyze(text)
 
 
+_last_long_analysis: tuple[str, _Analysis | None] = ("", None)
+
+
 def _analysis(query: object) -> _Analysis:
-    text = as_text(query)
-    return _analyze_cached(text) if len(text) <= _CACHEABLE_LENGTH else _analyze(text)
+    global _last_long_analysis
+    text = _query_text(query)
+    if len(text) <= _CACHEABLE_LENGTH:
+        return _analyze_cached(text)
+    last_text, last_analysis = _last_long_analysis
+    if last_analysis is not None and last_text == text:
+        return last_analysis
+    analysis = _analyze(text)
+    _last_long_analysis = (text, analysis)
+    return analysis
 
 
 _NO_SUMMARY: str | None = None

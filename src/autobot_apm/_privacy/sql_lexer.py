@@ -69,7 +69,8 @@ def _oracle_quote(letter: str) -> str:
 
 _LITERALS = {flag: _literal_pattern(flag) for flag in (False, True)}
 _CHARSET_PREFIX = re.compile(r"_[A-Za-z]\w*")
-_PREFIX = re.compile(r"(?:[EeNnXxBb]|[Uu]&|_[A-Za-z]\w*)" + _PREFIX_MARK)
+_WORD_RUN = re.compile(r"\w*")  # matched on reversed text: the word before a position
+_CHARSET_START = re.compile(r"_[A-Za-z]")
 _BOOLEAN = re.compile(r"(?<![\w$\"`])(?:TRUE|FALSE)(?![\w$])", re.IGNORECASE)
 _IN_LIST = re.compile(r"\( ?\?(?: ?, ?\?)+ ?\)")
 # After these, a `-` or `+` in front of a number is a sign, not a subtraction.
@@ -79,8 +80,8 @@ _SIGN_AFTER_WORDS = word_set(
     "BETWEEN LIKE SET ON HAVING INTERVAL DEFAULT AS"
 )
 _STRING_PREFIXES = word_set("E e N n X x B b U& u&")
-_WORD_AT_END = re.compile(r"[\w$&]*\Z")
-_LETTERS_AT_END = re.compile(r"[A-Za-z]+\Z")
+_PREFIX_WINDOW = 64  # how far back a string prefix is looked for
+_ASCII_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 def _replace_literal(match: re.Match[str]) -> str:
@@ -107,7 +108,9 @@ def _replace_string(match: re.Match[str]) -> str:
     text, start = match.string, match.start()
     prefix = _string_prefix(text, start)
     if "\\" in match.group() and prefix not in ("E", "e"):
-        standard = _STANDARD_BODIES[text[start]].match(text, start + 1)
+        # The standard reading is read no further than one character past this match:
+        # enough to tell whether it ends at the same place, and never the whole text.
+        standard = _STANDARD_BODIES[text[start]].match(text, start + 1, match.end() + 1)
         if standard is None or standard.end() != match.end():
             return _CUT_MARK
     return _PREFIX_MARK + "?" if prefix else "?"
@@ -117,8 +120,11 @@ def _string_prefix(text: str, quote: int) -> str:
     """``N`` of ``N'abc'`` (also E, X, B, U&, and MySQL's _utf8mb4); else ``""``."""
     if not (text[quote - 1].isalnum() or text[quote - 1] in "_$&"):
         return ""  # the common case, `= 'x'`, decided without a search
-    word = _WORD_AT_END.search(text, max(0, quote - 64), quote)
-    prefix = word.group() if word else ""
+    # Walk back over the word: a search for `[\w$&]*\Z` would retry from every start.
+    start, low = quote, max(0, quote - _PREFIX_WINDOW)
+    while start > low and (text[start - 1].isalnum() or text[start - 1] in "_$&"):
+        start -= 1
+    prefix = text[start:quote]
     if prefix in _STRING_PREFIXES or _CHARSET_PREFIX.fullmatch(prefix):
         return prefix
     return ""
@@ -128,8 +134,8 @@ def _is_sign(text: str, position: int) -> bool:
     before = text[max(0, position - 32) : position].rstrip()
     if not before or before[-1] in _SIGN_AFTER:
         return True
-    word = _LETTERS_AT_END.search(before)
-    return word is not None and word.group().upper() in _SIGN_AFTER_WORDS
+    word = before[len(before.rstrip(_ASCII_LETTERS)) :]
+    return bool(word) and word.upper() in _SIGN_AFTER_WORDS
 
 
 def _after_in(text: str, position: int) -> bool:
@@ -141,6 +147,30 @@ def _is_word_char(char: str) -> bool:
     return char.isalnum() or char in ("_", "$")
 
 
+def _remove_prefixes(text: str) -> str:
+    r"""Drop the prefix before each prefix mark, and the marks: ``N\x01?`` becomes ``?``.
+
+    Reads each word once, backwards from its mark. A regex such as
+    ``(?:[EeNnXxBb]|[Uu]&|_[A-Za-z]\w*)\x01`` gives the same result but retries ``\w*``
+    from every ``_`` of a long name: quadratic on ``_a_a_a...`` (issue 12).
+    """
+    parts = text.split(_PREFIX_MARK)
+    for index in range(len(parts) - 1):
+        part = parts[index]
+        if part.endswith(("U&", "u&")):
+            parts[index] = part[:-2]
+            continue
+        # The word before the mark; marks split the text, so each word is read once.
+        run = len(_WORD_RUN.match(part[::-1]).group())  # type: ignore[union-attr]
+        word_start = len(part) - run
+        charset = _CHARSET_START.search(part, word_start)
+        if charset is not None:
+            parts[index] = part[: charset.start()]
+        elif run and part[-1] in "EeNnXxBb":
+            parts[index] = part[:-1]
+    return "".join(parts)
+
+
 def clean(text: str, double_quoted_strings: bool) -> str:
     """Sanitized ``text``, not yet truncated: literals ``?``, comments gone, IN collapsed."""
     # The marks must mean only what this function put there.
@@ -148,7 +178,7 @@ def clean(text: str, double_quoted_strings: bool) -> str:
     text = _LITERALS[double_quoted_strings].sub(_replace_literal, text)
     text = text.partition(_CUT_MARK)[0] + ("?" if _CUT_MARK in text else "")
     if _PREFIX_MARK in text:
-        text = _PREFIX.sub("", text).replace(_PREFIX_MARK, "")
+        text = _remove_prefixes(text)
     upper = text.upper()
     if "TRUE" in upper or "FALSE" in upper:
         text = _BOOLEAN.sub("?", text)
