@@ -36,9 +36,10 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     _health.reset()
 
 
-def doctor(*extra: str, out: io.StringIO | None = None) -> str:
+def doctor(*extra: str, out: io.StringIO | None = None, status: int = 0) -> str:
+    """doctor's output; its exit status must be ``status`` (1: a problem was found)."""
     out = out if out is not None else io.StringIO()
-    assert 0 == main(["doctor", *extra], out=out)
+    assert status == main(["doctor", *extra], out=out)
     return out.getvalue()
 
 
@@ -104,20 +105,20 @@ class TestConfigurationSection:
     def test_malformed_secret_is_not_printed(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """A malformed header setting is reported as invalid without its value."""
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "sk-live-123")
-        text = doctor()
+        text = doctor(status=1)
         assert row(text, "Configuration", "headers")[1].startswith("INVALID")
         assert "sk-live-123" not in text
 
     def test_invalid_value_is_reported(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """A malformed variable is shown as invalid, with the reason; doctor still succeeds."""
+        """A malformed variable is shown as invalid, with the reason, and doctor exits 1."""
         monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "2")
-        shown = row(doctor(), "Configuration", "sample_ratio")
+        shown = row(doctor(status=1), "Configuration", "sample_ratio")
         assert "INVALID ('2': expected a number between 0 and 1)" == shown[1]
 
     def test_endpoint_credentials_are_redacted(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """A password in the collector URL is never printed."""
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://bob:hunter2@127.0.0.1:9")
-        text = doctor()
+        text = doctor(status=1)
         assert "http://REDACTED:REDACTED@127.0.0.1:9" == row(text, "Configuration", "endpoint")[1]
         assert "hunter2" not in text
 
@@ -140,21 +141,21 @@ class TestExporterSection:
     def test_unreachable_collector(self, monkeypatch: pytest.MonkeyPatch, closed_port: int) -> None:
         """A collector address that refuses connections is reported unreachable, and why."""
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{closed_port}")
-        shown = row(doctor(), "Exporter", "collector")[1]
+        shown = row(doctor(status=1), "Exporter", "collector")[1]
         assert f"UNREACHABLE 127.0.0.1:{closed_port} (Connection refused)" == shown
 
     def test_signal_endpoint_wins(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """A per-signal endpoint variable replaces the base endpoint for its signal."""
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1")
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://127.0.0.1:2/m")
-        text = doctor()
+        text = doctor(status=1)
         assert "http://127.0.0.1:1" == row(text, "Exporter", "traces endpoint")[1]
         assert "http://127.0.0.1:2/m" == row(text, "Exporter", "metrics endpoint")[1]
 
     def test_invalid_setting_is_a_problem(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """An invalid setting is named as what would make configure() raise."""
         monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "soon")
-        text = doctor()
+        text = doctor(status=1)
         expected = "configure() would raise ConfigurationError (OTEL_BSP_SCHEDULE_DELAY)"
         assert expected == row(text, "Exporter", "problem")[1]
         assert row(text, "Exporter", "kind")[1].startswith("console")
@@ -207,3 +208,29 @@ class TestOutput:
         block = text.split("\n\n")[0].splitlines()[1:]
         starts = {len(re.match(r"\s*\S+\s+", line).group()) for line in block}
         assert 1 == len(starts)
+
+
+class TestExitStatus:
+    def test_problems_are_listed_last_and_exit_1(
+        self, monkeypatch: pytest.MonkeyPatch, closed_port: int
+    ) -> None:
+        """An invalid setting and a dead collector are both named under Problems."""
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{closed_port}")
+        monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "soon")
+        text = doctor(status=1)
+        problems = text.split("\nProblems:\n", 1)[1]
+        assert "ConfigurationError (OTEL_BSP_SCHEDULE_DELAY)" in problems
+        assert f"collector UNREACHABLE 127.0.0.1:{closed_port}" in problems
+
+    def test_a_healthy_set_up_exits_0_without_problems(self) -> None:
+        """With valid settings and no collector to reach, doctor exits 0."""
+        assert "Problems:" not in doctor(status=0)
+
+    def test_version(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """--version prints the package version and exits 0."""
+        from autobot_apm import __version__
+
+        with pytest.raises(SystemExit) as exited:
+            main(["--version"])
+        assert 0 == exited.value.code
+        assert f"autobot-apm {__version__}" == capsys.readouterr().out.strip()

@@ -30,6 +30,7 @@ from ._sdk.settings import (
     resolve,
 )
 from ._tracking.errors import ConfigurationError
+from ._version import VERSION
 
 Section = Callable[[argparse.Namespace, TextIO], None]
 
@@ -109,14 +110,20 @@ def exporter_section(args: argparse.Namespace, out: TextIO) -> None:
     try:
         settings = resolve({})
     except ConfigurationError as exc:
-        rows.append(["problem", f"configure() would raise ConfigurationError ({exc.setting})"])
+        problem = f"configure() would raise ConfigurationError ({exc.setting})"
+        rows.append(["problem", problem])
+        args.problems.append(problem)
         settings = resolve({}, _valid_environ())
     kind = "disabled" if settings.disabled else exporter_kind(settings)
     rows.append(["kind", KINDS[kind].format(protocol=settings.protocol)])
     if kind == "otlp":
         for signal, url in _endpoints(settings).items():
             rows.append([f"{signal} endpoint", redact_url(url) if url else "-"])
-        rows.extend(_reachability(settings))
+        reachability = _reachability(settings)
+        rows.extend(reachability)
+        args.problems.extend(
+            f"collector {shown}" for _, shown in reachability if shown.startswith("UNREACHABLE")
+        )
     _rows(out, rows)
 
 
@@ -203,12 +210,17 @@ DOCTOR_SECTIONS: tuple[Section, ...] = (
 
 
 def doctor(args: argparse.Namespace, out: TextIO) -> int:
+    """Print every section; exit 1 when configure() would fail or a collector is down."""
     args.color = wants_color(out) and not args.no_color
+    args.problems = []
     for number, section in enumerate(DOCTOR_SECTIONS):
         if number:
             write_text(out, "\n")
         section(args, out)
-    return 0
+    if not args.problems:
+        return 0
+    write_text(out, "\nProblems:\n" + "".join(f"  - {p}\n" for p in args.problems))
+    return 1
 
 
 def demo(args: argparse.Namespace, out: TextIO) -> int:
@@ -223,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autobot-apm", description="OpenTelemetry-native APM for Python services."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {VERSION}")
     commands = parser.add_subparsers(dest="command", required=True)
     doctor_parser = commands.add_parser("doctor", help="show what autobot-apm sees here")
     doctor_parser.add_argument(
