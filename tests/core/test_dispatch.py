@@ -399,3 +399,29 @@ class TestBareDecoratorOnClassmethods:
 
         assert (None, [], "done") == (Store.sessions("k"), Store.load_rows(), Store.rebuild())
         assert ["get sessions", "load_rows", "rebuild"] == [s.name for s in apm_capture.spans]
+
+
+class TestHandleAfterTheBlock:
+    def test_writes_after_the_block_are_quiet_no_ops(self, apm_capture, caplog):
+        """A handle used after its block ended changes nothing and logs nothing."""
+        with apm.track_database("postgresql", "SELECT") as op:
+            pass
+        with caplog.at_level("DEBUG"):
+            op.set_attribute("late", 1)
+            op.set_attributes({"later": 2})
+            op.add_event("late event")
+            op.fail("late failure")
+            op.rows(3)
+        (span,) = apm_capture.spans
+        assert "late" not in span.attributes
+        assert "later" not in span.attributes
+        assert [] == [event.name for event in span.events]
+        assert [] == caplog.records
+
+    def test_ids_stay_readable_after_the_block(self, apm_capture):
+        """op.trace_id and op.span_id name the ended span."""
+        with apm.track_cache("users") as op:
+            pass
+        (span,) = apm_capture.spans
+        assert format(span.context.trace_id, "032x") == op.trace_id
+        assert format(span.context.span_id, "016x") == op.span_id

@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from opentelemetry import context as otel_context
-from opentelemetry.trace import SpanKind, set_span_in_context
+from opentelemetry.trace import NonRecordingSpan, SpanKind, set_span_in_context
 
 from . import runtime as _runtime
 from .attributes import (
@@ -212,5 +212,9 @@ def finish(operation: Operation | None, exc: BaseException | None) -> None:
     if operation._owns_span:
         try:
             operation.span.end()
+            # A handle kept past its block (op.set_attribute() after the with) must be a
+            # quiet no-op: the SDK warns on every write to an ended span. A non-recording
+            # span with the same ids keeps op.trace_id and op.span_id readable.
+            operation.span = NonRecordingSpan(operation.span.get_span_context())
         except Exception as internal:
             report_internal_error("finish.end", internal)
