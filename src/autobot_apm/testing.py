@@ -13,10 +13,22 @@ there::
 
 Outside pytest, ``with capture_telemetry() as capture:`` does the same. Capturing never
 touches the global OpenTelemetry providers, and restores whatever was configured before.
+
+The ``apm_clock`` fixture (``with fake_clock() as clock:`` outside pytest) stops time for
+the test: tracked calls measure their durations, and spans take their timestamps, from a
+clock that moves only when ``clock.advance(seconds)`` is called, so durations are exact::
+
+    def test_checkout_duration(apm_capture, apm_clock):
+        with track_operation("checkout"):
+            apm_clock.advance(0.25)
+        span = apm_capture.span("checkout")
+        assert 250_000_000 == span.end_time - span.start_time
 """
 
 from __future__ import annotations
 
+import importlib
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -32,7 +44,7 @@ from ._sdk.settings import resolve
 from ._sdk.setup import INSTRUMENTATION_SCOPE
 from ._tracking import runtime as _runtime
 
-__all__ = ["Capture", "capture_telemetry"]
+__all__ = ["Capture", "FakeClock", "capture_telemetry", "fake_clock"]
 
 
 class Capture:
@@ -128,6 +140,76 @@ def capture_telemetry(**settings: Any) -> Iterator[Capture]:
         capture.close()
 
 
+class FakeClock:
+    """A clock that moves only when told to; see :func:`fake_clock`.
+
+    ``perf_counter()`` counts seconds from 0.0, ``time_ns()`` nanoseconds from
+    ``start_ns``: both read one integer count of nanoseconds, so they always agree.
+    """
+
+    def __init__(self, start_ns: int = 1_700_000_000_000_000_000) -> None:
+        self.start_ns = start_ns
+        self._elapsed_ns = 0
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward (never back: a monotonic clock cannot)."""
+        if seconds < 0:
+            raise ValueError(f"a clock cannot go back {seconds} s")
+        self._elapsed_ns += round(seconds * 1e9)
+
+    def perf_counter(self) -> float:
+        return self._elapsed_ns / 1e9
+
+    def time_ns(self) -> int:
+        return self.start_ns + self._elapsed_ns
+
+
+class _TimeModule:
+    """Stands for the ``time`` module in a module that calls ``time.perf_counter()``."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.perf_counter = clock.perf_counter
+        self.time_ns = clock.time_ns
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+# Where the library reads the time, as (module, name the module calls it by). Durations
+# come from perf_counter, span timestamps from the SDK's time_ns. tests/test_clock.py
+# checks that no module of the package reads the time anywhere else.
+CLOCK_READERS: tuple[tuple[str, str], ...] = (
+    ("autobot_apm._tracking.handle", "perf_counter"),
+    ("autobot_apm._tracking.tracker", "perf_counter"),
+    ("autobot_apm.asgi", "perf_counter"),
+    ("autobot_apm._http.request", "time"),
+    ("autobot_apm._sdk.logs", "time"),
+    ("opentelemetry.sdk.trace", "time_ns"),
+)
+
+
+def _fake_reading(clock: FakeClock, name: str) -> Any:
+    if name == "time":
+        return _TimeModule(clock)
+    return clock.perf_counter if name == "perf_counter" else clock.time_ns
+
+
+@contextmanager
+def fake_clock(clock: FakeClock | None = None) -> Iterator[FakeClock]:
+    """Make the library read the time from ``clock`` (a new FakeClock by default)."""
+    clock = clock or FakeClock()
+    saved = []
+    try:
+        for module_name, name in CLOCK_READERS:
+            module = importlib.import_module(module_name)
+            saved.append((module, name, getattr(module, name)))
+            setattr(module, name, _fake_reading(clock, name))
+        yield clock
+    finally:
+        for module, name, original in reversed(saved):
+            setattr(module, name, original)
+
+
 try:
     import pytest
 except ImportError:  # pragma: no cover - the module is usable without pytest
@@ -139,3 +221,9 @@ else:
         """Capture autobot-apm spans and metrics in memory for one test."""
         with capture_telemetry() as capture:
             yield capture
+
+    @pytest.fixture
+    def apm_clock() -> Iterator[FakeClock]:
+        """A stopped clock for one test: durations and span times move with advance()."""
+        with fake_clock() as clock:
+            yield clock
