@@ -26,18 +26,26 @@ def build_app(seen: dict) -> FastAPI:
         seen["span"] = trace.get_current_span()
         return {"id": item_id}
 
+    # The timing tests put the fake clock in seen["clock"]: the work below "takes" time by
+    # moving it, so durations are exact.
     @app.get("/stream")
     async def stream():
         async def chunks():
             for _ in range(3):
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0)
+                seen["clock"].advance(0.25)
                 yield b"chunk"
 
         return StreamingResponse(chunks())
 
+    async def background_work():
+        seen["clock"].advance(10.0)
+        seen["background_ran"] = True
+
     @app.get("/background")
     async def background(tasks: BackgroundTasks):
-        tasks.add_task(asyncio.sleep, 0.3)
+        seen["clock"].advance(0.5)
+        tasks.add_task(background_work)
         return {"queued": True}
 
     return app
@@ -170,20 +178,29 @@ class TestPropagation:
 
 
 class TestTiming:
-    async def test_streaming_response_is_timed_to_its_last_chunk(self, client, apm_capture):
-        """Three 50 ms chunks: the span and the metric cover all of them."""
+    async def test_streaming_response_is_timed_to_its_last_chunk(
+        self, client, apm_capture, apm_clock, seen
+    ):
+        """Three chunks of 0.25 s each: the span and the metric cover all of them."""
+        seen["clock"] = apm_clock
         response = await client.get("/stream")
         assert b"chunk" * 3 == response.content
         span = apm_capture.span("GET /stream")
-        assert (span.end_time - span.start_time) / 1e9 >= 0.15
+        assert 750_000_000 == span.end_time - span.start_time
         (point,) = apm_capture.metric_points(DURATION, {"http.route": "/stream"})
-        assert point.sum >= 0.15
+        assert 0.75 == point.sum
 
-    async def test_background_tasks_after_the_response_are_not_timed(self, client, apm_capture):
-        """The request ends with its last byte, before a 300 ms background task runs."""
+    async def test_background_tasks_after_the_response_are_not_timed(
+        self, client, apm_capture, apm_clock, seen
+    ):
+        """The request ends with its last byte: a 10 s background task is not in it."""
+        seen["clock"] = apm_clock
         await client.get("/background")
+        assert seen["background_ran"]
         span = apm_capture.span("GET /background")
-        assert (span.end_time - span.start_time) / 1e9 < 0.25
+        assert 500_000_000 == span.end_time - span.start_time
+        (point,) = apm_capture.metric_points(DURATION, {"http.route": "/background"})
+        assert 0.5 == point.sum
 
 
 class TestServerTiming:

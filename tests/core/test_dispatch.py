@@ -69,17 +69,21 @@ class TestCallableKinds:
         assert ["item_id", "q"] == list(inspect.signature(read_item).parameters)
         assert inspect.iscoroutinefunction(read_item)
 
-    async def test_coroutine_is_timed_while_awaited(self, apm_capture: Capture):
-        """The span of a coroutine covers its await, not just the creation of it."""
+    async def test_coroutine_is_timed_while_awaited(self, apm_capture: Capture, apm_clock):
+        """The span of a coroutine covers its await, not the creation of it."""
 
         @apm.track_database("postgresql", operation="SELECT", collection="users")
         async def load():
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0)
+            apm_clock.advance(0.5)
             return [1]
 
-        assert [1] == await load()
+        pending = load()
+        apm_clock.advance(1.0)  # between creating the coroutine and awaiting it
+        assert [1] == await pending
         span = apm_capture.span("SELECT users")
-        assert (span.end_time - span.start_time) / 1e9 >= 0.05
+        assert apm_clock.start_ns + 1_000_000_000 == span.start_time
+        assert 500_000_000 == span.end_time - span.start_time
 
     def test_generator_span_stays_open_until_exhausted(self, apm_capture: Capture):
         """A generator's span ends when it is exhausted, and covers every item."""
@@ -239,7 +243,7 @@ class TestErrors:
             await asyncio.sleep(10)
 
         task = asyncio.create_task(slow())
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # the task starts, and waits in its sleep
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

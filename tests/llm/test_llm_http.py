@@ -146,13 +146,16 @@ class TestOpenAICompatible:
         assert 2 == apm_capture.histogram_count(TOKENS, response_model)
 
     def test_early_break(self, apm_capture: Capture, client, fake_llm: FakeLLMServer):
-        """Breaking out after one chunk ends the span at once; the connection is dropped."""
+        """Breaking out after one chunk ends the span at once; the connection is dropped.
+
+        The span has ended when the loop is left, and the server sees the client go away
+        mid-stream: the rest of the stream was not read first.
+        """
         for _ in chat_stream(client, headers=SLOW):
             break
         span = apm_capture.span(SPAN)
         assert StatusCode.UNSET == span.status.status_code
         assert 1 == span.attributes["autobot_apm.gen_ai.response.chunks"]
-        assert (span.end_time - span.start_time) / 1e9 < 1.0
         assert fake_llm.dropped.wait(5)
 
     def test_server_failure_mid_stream(self, apm_capture: Capture, client):

@@ -2,7 +2,6 @@
 
 import asyncio
 import io
-import time
 
 import pytest
 from opentelemetry import trace
@@ -33,9 +32,16 @@ USAGE_CHUNK = {
 CHUNKS = [chunk("Hello"), chunk(" world"), chunk("!", "stop"), USAGE_CHUNK]
 
 
-def slow_chunks(first_delay=0.02):
-    time.sleep(first_delay)
+def all_chunks():
     yield from CHUNKS
+
+
+def clocked_chunks(clock):
+    """CHUNKS, the first after 0.25 s and the rest 0.75 s later (on the fake clock)."""
+    clock.advance(0.25)
+    yield CHUNKS[0]
+    clock.advance(0.75)
+    yield from CHUNKS[1:]
 
 
 class SdkStream:
@@ -91,17 +97,14 @@ class AsyncSdkStream:
 
 
 class TestDecoratedGenerators:
-    def test_span_covers_the_whole_stream(self, apm_capture: Capture):
+    def test_span_covers_the_whole_stream(self, apm_capture: Capture, apm_clock):
         """Ends at exhaustion with first-chunk time, chunk count and final-chunk usage."""
-        tracked = track_llm(provider="openai", model="m")(slow_chunks)
-        assert CHUNKS == list(tracked())
+        tracked = track_llm(provider="openai", model="m")(clocked_chunks)
+        assert CHUNKS == list(tracked(apm_clock))
         span = apm_capture.span(SPAN)
         attributes = span.attributes
-        assert 0.02 <= attributes["gen_ai.response.time_to_first_chunk"]
-        assert (
-            attributes["gen_ai.response.time_to_first_chunk"]
-            <= (span.end_time - span.start_time) / 1e9
-        )
+        assert 0.25 == attributes["gen_ai.response.time_to_first_chunk"]
+        assert 1_000_000_000 == span.end_time - span.start_time
         assert 4 == attributes["autobot_apm.gen_ai.response.chunks"]
         assert (7, 3) == (
             attributes["gen_ai.usage.input_tokens"],
@@ -109,12 +112,13 @@ class TestDecoratedGenerators:
         )
         assert ("stop",) == attributes["gen_ai.response.finish_reasons"]
         assert attributes["gen_ai.request.stream"] is True
-        assert 0 < attributes["autobot_apm.gen_ai.output_tokens_per_second"]
+        # 3 output tokens over the 0.75 s after the first chunk.
+        assert 4.0 == attributes["autobot_apm.gen_ai.output_tokens_per_second"]
         assert 1 == apm_capture.histogram_count(FIRST_CHUNK, {"gen_ai.response.model": "m-1"})
 
     def test_consumer_breaking_out_ends_the_span(self, apm_capture: Capture):
         """Breaking out of the loop ends the span, without an error."""
-        tracked = track_llm(provider="openai", model="m")(slow_chunks)
+        tracked = track_llm(provider="openai", model="m")(all_chunks)
         for _ in tracked():
             break
         span = apm_capture.span(SPAN)
@@ -297,7 +301,7 @@ class TestReturnedStreams:
 
         stream = await ask()
         task = asyncio.create_task(stream.__anext__())
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0)  # the task starts, and waits for its chunk
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -335,16 +339,18 @@ class TestNotStreams:
 
 
 class TestChunkReports:
-    def test_with_block_and_op_chunk(self, apm_capture: Capture):
+    def test_with_block_and_op_chunk(self, apm_capture: Capture, apm_clock):
         """op.chunk() in a `with` block: the first call times the first chunk."""
         with track_llm(provider="ollama", model="m") as op:
-            time.sleep(0.02)
+            apm_clock.advance(0.25)
             op.chunk()
-            time.sleep(0.02)
+            apm_clock.advance(0.5)
             op.chunk({"done": True, "prompt_eval_count": 4, "eval_count": 2})
         span = apm_capture.span(SPAN)
-        attributes, duration = span.attributes, (span.end_time - span.start_time) / 1e9
-        assert 0.02 <= attributes["gen_ai.response.time_to_first_chunk"] <= duration - 0.015
+        assert 750_000_000 == span.end_time - span.start_time
+        attributes = span.attributes
+        assert 0.25 == attributes["gen_ai.response.time_to_first_chunk"]
+        assert [0.25] == [p.sum for p in apm_capture.metric_points(FIRST_CHUNK)]
         assert (4, 2) == (
             attributes["gen_ai.usage.input_tokens"],
             attributes["gen_ai.usage.output_tokens"],

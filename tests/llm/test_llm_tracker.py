@@ -69,17 +69,21 @@ class TestForms:
         assert "gpt-4o-2024-08-06" == span.attributes["gen_ai.response.model"]
         assert ("length",) == span.attributes["gen_ai.response.finish_reasons"]
 
-    async def test_coroutine(self, apm_capture: Capture):
+    async def test_coroutine(self, apm_capture: Capture, apm_clock):
         """A decorated coroutine is timed while awaited and its result read."""
 
         @track_llm(provider="openai", model="gpt-4o-mini")
         async def ask():
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0)
+            apm_clock.advance(0.25)
             return OPENAI_ANSWER
 
-        await ask()
+        pending = ask()
+        apm_clock.advance(1.0)  # between creating the coroutine and awaiting it
+        await pending
         span = apm_capture.span("chat gpt-4o-mini")
-        assert 0.02 <= (span.end_time - span.start_time) / 1e9
+        assert 250_000_000 == span.end_time - span.start_time
+        assert [0.25] == [p.sum for p in apm_capture.metric_points(DURATION)]
         assert "chatcmpl-1" == span.attributes["gen_ai.response.id"]
 
     def test_operation_reachable_inside_decorated_function(self, apm_capture: Capture):

@@ -64,17 +64,21 @@ class TestForms:
 
 
 class TestCallableKinds:
-    async def test_coroutine_is_timed_while_awaited(self, apm_capture: Capture):
+    async def test_coroutine_is_timed_while_awaited(self, apm_capture: Capture, apm_clock):
         """The span of a coroutine covers its awaiting, not the creation of it."""
 
         @track_operation("infer")
         async def infer():
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0)
+            apm_clock.advance(0.05)
             return "done"
 
-        assert "done" == await infer()
+        pending = infer()
+        apm_clock.advance(1.0)  # between creating the coroutine and awaiting it
+        assert "done" == await pending
         span = apm_capture.span("infer")
-        assert 0.05 <= (span.end_time - span.start_time) / 1e9
+        assert apm_clock.start_ns + 1_000_000_000 == span.start_time
+        assert 50_000_000 == span.end_time - span.start_time
 
     def test_generator_span_lasts_until_exhausted(self, apm_capture: Capture):
         """A generator's span is open while it is consumed and ends when it is exhausted."""
