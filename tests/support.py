@@ -1,7 +1,9 @@
 """Small helpers shared by tests (on the import path through pytest's `pythonpath`)."""
 
 import socket
+import time
 import urllib.request
+from collections.abc import Callable
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -20,3 +22,18 @@ def scrape(address: object) -> str:
     """The text a Prometheus endpoint at ``host:port`` serves."""
     with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as response:
         return str(response.read().decode())
+
+
+def wait_until(
+    predicate: Callable[[], object], timeout: float = 10.0, what: str = "the condition"
+) -> None:
+    """Return as soon as ``predicate()`` is true; AssertionError after ``timeout`` seconds.
+
+    The timeout only keeps a broken test from hanging: it is generous on purpose, and no
+    test should assert that something happened within some time.
+    """
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} was not met within {timeout} s")
+        time.sleep(0.01)

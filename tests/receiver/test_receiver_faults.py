@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.client
 import threading
-import time
 from collections.abc import Iterator
 
 import grpc
@@ -26,6 +25,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from autobot_apm.receiver import OTLPReceiver
+from support import wait_until
 
 TRACE_EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 EMPTY_REQUEST = ExportTraceServiceRequest().SerializeToString()
@@ -107,11 +107,11 @@ class TestModeSetting:
 class TestRefusals:
     @pytest.mark.parametrize("mode", ["unavailable", "error", "throttle"])
     def test_exporter_reports_failure(self, receiver, protocol, mode):
-        """Refusing modes make the SDK exporter give up with FAILURE, within its timeout."""
+        """Refusing modes make the SDK exporter give up with FAILURE; no span is kept."""
         receiver.mode = mode
-        started = time.monotonic()
         assert SpanExportResult.FAILURE == export_one_span(receiver, protocol, timeout=0.5)
-        assert time.monotonic() - started < 3.0
+        assert {mode} == {request.mode for request in receiver.requests}
+        assert [] == receiver.spans
 
     @pytest.mark.parametrize(
         ("mode", "code"),
@@ -146,16 +146,23 @@ class TestRefusals:
         assert 1 == RetryInfo.FromString(trailers["google.rpc.retryinfo-bin"]).retry_delay.seconds
 
     def test_throttled_exporter_waits_then_succeeds(self, receiver, protocol):
-        """An exporter throttled once retries after the advertised second and gets through."""
+        """An exporter throttled once retries and gets through.
+
+        How long it waits first is the SDK exporter's business; that the receiver advertises
+        one second is test_throttle_says_when_to_retry's.
+        """
         receiver.mode = "throttle"
-        recover = threading.Timer(0.3, setattr, (receiver, "mode", "ok"))
+
+        def recover_after_the_first_request() -> None:
+            wait_until(lambda: 1 == len(receiver.requests))
+            receiver.mode = "ok"
+
+        recover = threading.Thread(target=recover_after_the_first_request)
         recover.start()
-        started = time.monotonic()
         try:
             assert SpanExportResult.SUCCESS == export_one_span(receiver, protocol, timeout=5)
         finally:
             recover.join()
-        assert time.monotonic() - started >= 0.9
         assert ["throttle", "ok"] == [request.mode for request in receiver.requests]
         assert 1 == len(receiver.spans)
 
@@ -191,14 +198,18 @@ class TestGarbage:
 
 class TestHang:
     def test_exporter_times_out(self, receiver, protocol):
-        """A hung receiver makes the exporter fail after about its own timeout."""
+        """A hung receiver makes the exporter give up with FAILURE (at its own timeout)."""
         receiver.mode = "hang"
-        started = time.monotonic()
         assert SpanExportResult.FAILURE == export_one_span(receiver, protocol, timeout=1)
-        assert 0.9 <= time.monotonic() - started < 4.0
+        assert {"hang"} == {request.mode for request in receiver.requests}
+        assert [] == receiver.spans
 
     def test_stop_is_fast_with_hung_clients(self):
-        """stop() returns within 2 s while a gRPC and an HTTP client wait on a hung receiver."""
+        """stop() releases a gRPC and an HTTP client waiting on a hung receiver.
+
+        Both clients would wait 30 s; they get the answers of a stopping server instead
+        (UNAVAILABLE, a closed connection or 503), so stop() did not wait for them.
+        """
         outcomes: list[object] = []
         with OTLPReceiver() as receiver:
             receiver.mode = "hang"
@@ -209,11 +220,10 @@ class TestHang:
             for client in clients:
                 client.start()
             wait_until(lambda: 2 == len(receiver.requests))
-            started = time.monotonic()
             receiver.stop()
-            assert time.monotonic() - started < 2.0
         for client in clients:
-            client.join(5)
+            client.join(10)
+            assert not client.is_alive()
         assert {grpc.StatusCode.UNAVAILABLE, "closed or 503"} == set(outcomes)
 
     def test_leaving_hang_mode_releases_waiting_requests(self, receiver, protocol):
@@ -240,10 +250,3 @@ def http_raw_outcome(receiver: OTLPReceiver) -> str:
     except (ConnectionError, http.client.RemoteDisconnected):
         return "closed or 503"
     return "closed or 503" if status == 503 else f"status {status}"
-
-
-def wait_until(condition: object, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)

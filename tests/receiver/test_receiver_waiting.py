@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.client
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -94,10 +93,8 @@ class TestWaiting:
     def test_timeout_names_what_did_arrive(self, receiver, tracer):
         """The TimeoutError lists the spans and requests that did arrive, and the mode."""
         tracer.start_span("GET /orders").end()
-        started = time.monotonic()
         with pytest.raises(TimeoutError) as raised:
             receiver.wait_for_spans(3, timeout=0.2)
-        assert time.monotonic() - started < 2.0
         message = str(raised.value)
         assert "3 spans" in message
         assert "'GET /orders' (INTERNAL)" in message
