@@ -15,7 +15,6 @@ import threading
 import time
 
 import httpx
-import psutil
 import pytest
 
 import autobot_apm as apm
@@ -30,7 +29,6 @@ CALLS = 1_000
 HANG_LIMIT_S = 30.0  # a hang detector, not a speed test: the calls take about a second
 EXPORT_TIMEOUT_S = 1.0
 SHUTDOWN_CAP_S = 0.5  # below the export timeout: a hung export outlives the cap
-SHUTDOWN_SLACK_S = 1.5  # thread start-up on a loaded CI machine
 LOST = ("traces.export_failed", "metrics.export_failed")
 
 # Every fault on both protocols, except a 200 with garbage over HTTP (see below).
@@ -117,9 +115,9 @@ class TestFaultyCollector:
         )
         assert {fault} == {request.mode for request in receiver.requests}
         assert 0 == sum(_health_of("exported").values())
-        started = time.monotonic()
-        apm.shutdown(timeout=SHUTDOWN_CAP_S)
-        assert time.monotonic() - started < SHUTDOWN_CAP_S + SHUTDOWN_SLACK_S
+        # Returns, raising nothing; that it keeps to its cap is tests/test_shutdown_cap.py's
+        # subject.
+        assert isinstance(apm.shutdown(timeout=SHUTDOWN_CAP_S), bool)
 
     def test_http_200_with_a_garbage_body_counts_as_delivered(self, receiver):
         """OTLP/HTTP success is the status code: a 200 with a bad body counts as exported."""
@@ -205,19 +203,16 @@ class TestMemory:
         """20,000 calls against a hung collector keep neither their spans nor their memory."""
         # After a warm-up that fills the span queue (2,048 spans, the default), new spans
         # take the place of dropped ones. Measured on this span shape, keeping 20,000
-        # spans costs about 197,000 Python objects and 51 MB of RSS. The bounds: fewer new
-        # objects than calls (a retained span is about ten), and under half that RSS,
-        # which leaves room for allocator slack and the exporters' buffers.
+        # spans costs about 197,000 Python objects. The bound: fewer new objects than calls
+        # (a retained span is about ten). Objects are counted, not RSS, which the
+        # allocator and the exporters' buffers move for reasons of their own.
         receiver.mode = "hang"
         _configure(receiver, "http/protobuf", span_queue_size=None, span_batch_size=None)
-        process = psutil.Process()
         _calls(3_000)
         gc.collect()
-        objects, rss = len(gc.get_objects()), process.memory_info().rss
+        objects = len(gc.get_objects())
         _calls(20_000, limit=120)
         gc.collect()
         new_objects = len(gc.get_objects()) - objects
-        grown_mib = (process.memory_info().rss - rss) / 2**20
         assert new_objects < 20_000, f"{new_objects} objects more after 20,000 calls"
-        assert grown_mib < 24, f"RSS grew by {grown_mib:.1f} MiB"
         assert _health_of("dropped").get("traces.queue_full", 0) > 0

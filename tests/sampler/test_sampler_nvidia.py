@@ -15,8 +15,9 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from autobot_apm._tracking.errors import ConfigurationError
-from autobot_apm.sampler import start_sampler
 from autobot_apm.sampler._gpu import FAILURE_LIMIT, REPROBE_SECONDS, SLOW_QUERY_SECONDS
+from autobot_apm.sampler._instruments import attach
+from autobot_apm.sampler._start import build_sampler
 from autobot_apm.sampler._types import Absent
 from autobot_apm.sampler.nvidia import open_nvidia
 
@@ -283,7 +284,7 @@ class TestNvidiaAbsent:
     def test_absent_gpu_means_no_gauges_and_one_line(self) -> None:
         """With gpu='auto' and no NVML: host gauges only, one 'absent' line in describe()."""
         reader = InMemoryMetricReader()
-        sampler = start_sampler(
+        sampler = start_with_fakes(
             meter_provider=MeterProvider(metric_readers=[reader]),
             npu=False,
             process=False,
@@ -302,7 +303,7 @@ class TestNvidiaAbsent:
     def test_required_gpu_absent_raises_at_start(self) -> None:
         """gpu=True on a machine without one fails start_sampler, naming the reason."""
         with pytest.raises(ConfigurationError, match="NVML library not found") as caught:
-            start_sampler(meter_provider=MeterProvider(), nvml=FakeNvml(init_error=12), gpu=True)
+            start_with_fakes(meter_provider=MeterProvider(), nvml=FakeNvml(init_error=12), gpu=True)
         assert "sampler.gpu" == caught.value.setting
 
     def test_real_pynvml_without_a_driver(self) -> None:
@@ -433,7 +434,7 @@ class TestNvidiaThroughTheSdk:
     def test_gpu_metrics_reach_the_reader(self) -> None:
         """start_sampler with a fake NVML exports hw.gpu.* with units through the SDK."""
         reader = InMemoryMetricReader()
-        sampler = start_sampler(
+        sampler = start_with_fakes(
             meter_provider=MeterProvider(metric_readers=[reader]),
             nvml=FakeNvml(FakeGpu()),
             host=False,
@@ -454,7 +455,7 @@ class TestNvidiaThroughTheSdk:
     def test_stop_releases_nvml(self) -> None:
         """Stopping the sampler shuts NVML down once, however often stop() is called."""
         nvml = FakeNvml(FakeGpu())
-        sampler = start_sampler(
+        sampler = start_with_fakes(
             meter_provider=MeterProvider(), nvml=nvml, host=False, process=False, npu=False
         )
         sampler.stop()
@@ -514,3 +515,10 @@ class TestRealGpu:
         [(attributes, _)] = values(source)["hw.gpu.utilization"][:1]
         source.close()
         assert (True, True) == (attributes["hw.id"].startswith("GPU-"), bool(attributes["hw.name"]))
+
+
+def start_with_fakes(meter_provider, **options):
+    """start_sampler, with fakes standing in for the vendor modules (nvml=, amdsmi=)."""
+    sampler = build_sampler(**options)
+    attach(sampler, meter_provider)
+    return sampler

@@ -125,8 +125,6 @@ def start_sampler(
     interval: float | None = None,
     meter_provider: MeterProvider | None = None,
     npu_sysfs_root: str = DEFAULT_SYSFS_ROOT,
-    nvml: Any | None = None,
-    amdsmi: Any | None = None,
 ) -> Sampler:
     """Start host, process, GPU and NPU gauges, read whenever metrics are collected.
 
@@ -134,16 +132,16 @@ def start_sampler(
     :class:`~autobot_apm.ConfigurationError` now if absent) or ``False``. ``interval`` is
     the shortest time between two readings of the hardware (default 1 s); how often
     metrics are exported is the meter provider's business. Calling it again replaces
-    the sampler on that provider. ``nvml``/``amdsmi`` stand in for the vendor modules
-    (tests pass fakes). Example::
+    the sampler on that provider. Example::
 
         sampler = apm.start_sampler(gpu=True, npu=False)
         ...
         sampler.stop()
     """
+    # Tests that stand fakes in for the vendor modules call build_sampler and attach.
     sampler = build_sampler(
         host=host, process=process, gpu=gpu, npu=npu, interval=interval,
-        npu_sysfs_root=npu_sysfs_root, nvml=nvml, amdsmi=amdsmi,
+        npu_sysfs_root=npu_sysfs_root,
     )  # fmt: skip
     attach(sampler, meter_provider or metrics.get_meter_provider())
     return sampler
@@ -166,17 +164,12 @@ def sampler_from_setting(
     return start_sampler(meter_provider=meter_provider, **dict(value))
 
 
-def describe_hardware(
-    *,
-    npu_sysfs_root: str | Path = DEFAULT_SYSFS_ROOT,
-    nvml: Any | None = None,
-    amdsmi: Any | None = None,
-) -> list[SourceStatus]:
+def describe_hardware(*, npu_sysfs_root: str | Path = DEFAULT_SYSFS_ROOT) -> list[SourceStatus]:
     """What the sampler would see here: CPUs, memory, each GPU and NPU, or why not.
 
     Reads every part once (so unsupported GPU fields are known), then releases it.
     """
-    sampler = build_sampler(npu_sysfs_root=npu_sysfs_root, nvml=nvml, amdsmi=amdsmi, interval=0)
+    sampler = build_sampler(npu_sysfs_root=npu_sysfs_root, interval=0)
     try:
         sampler.collect()
         return sampler.describe()
