@@ -57,7 +57,7 @@ class TestFakeClock:
         assert sdk_trace.time_ns is time.time_ns
 
     def test_every_telemetry_clock_reading_is_faked(self):
-        """A module that starts reading the time must be added to CLOCK_READERS."""
+        """A module that starts reading the time must be added to _CLOCK_READERS."""
         readers = set()
         for path in PACKAGE.rglob("*.py"):
             relative = path.relative_to(PACKAGE).as_posix()
@@ -66,6 +66,6 @@ class TestFakeClock:
             if READS_THE_TIME.search(path.read_text()):
                 readers.add(relative)
         faked = {
-            _module_path(module) for module, _ in testing.CLOCK_READERS if "autobot_apm" in module
+            _module_path(module) for module, _ in testing._CLOCK_READERS if "autobot_apm" in module
         }
         assert faked | NOT_TELEMETRY_TIME == readers

@@ -25,7 +25,7 @@ from ._sdk.pools import ConnectionPool, observe_connection_pool
 from ._sdk.setup import configure, is_configured, shutdown
 from ._tracking.errors import ConfigurationError
 from ._tracking.handle import Operation, current_operation
-from ._version import VERSION
+from ._version import VERSION as _VERSION
 from .api import ApiOperation, track_api
 from .asgi import APMMiddleware, instrument_fastapi, is_excluded_request
 from .cache import CacheOperation, track_cache
@@ -44,7 +44,7 @@ from .propagation import (
 )
 from .sampler import Sampler, describe_hardware, start_sampler
 
-__version__ = VERSION
+__version__ = _VERSION
 
 __all__ = [
     "APMMiddleware",

@@ -16,6 +16,8 @@ from ._tracking.handle import Operation
 from ._tracking.runtime import HTTP_DURATION_BUCKETS, MetricSpec, Runtime
 from ._tracking.tracker import Tracker
 
+__all__ = ["ApiOperation", "track_api"]
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 HTTP_SERVER_DURATION = MetricSpec(

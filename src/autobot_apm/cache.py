@@ -25,6 +25,8 @@ from ._tracking.handle import Operation
 from ._tracking.runtime import DB_DURATION_BUCKETS, MetricSpec
 from ._tracking.tracker import Tracker
 
+__all__ = ["CacheOperation", "track_cache"]
+
 F = TypeVar("F", bound=Callable[..., Any])
 HitPredicate = Callable[[Any], bool]
 

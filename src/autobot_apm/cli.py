@@ -32,6 +32,8 @@ from ._sdk.settings import (
 from ._tracking.errors import ConfigurationError
 from ._version import VERSION
 
+__all__ = ["main"]
+
 Section = Callable[[argparse.Namespace, TextIO], None]
 
 CONNECT_TIMEOUT = 1.0  # seconds; a collector on the same network answers far sooner

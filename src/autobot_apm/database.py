@@ -14,6 +14,8 @@ from ._tracking.handle import Operation
 from ._tracking.runtime import DB_DURATION_BUCKETS, ROW_BUCKETS, MetricSpec
 from ._tracking.tracker import Tracker
 
+__all__ = ["DatabaseOperation", "track_database"]
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 DB_DURATION = MetricSpec(

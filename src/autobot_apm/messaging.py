@@ -30,6 +30,8 @@ from ._tracking.runtime import HTTP_DURATION_BUCKETS, MetricSpec, Runtime
 from ._tracking.tracker import Tracker
 from .propagation import extract, inject
 
+__all__ = ["MessageOperation", "track_message"]
+
 F = TypeVar("F")
 
 # The messaging metrics use the same boundaries as the HTTP ones (messaging-metrics.md).

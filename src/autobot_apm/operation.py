@@ -31,6 +31,8 @@ from ._tracking.handle import Operation
 from ._tracking.runtime import MetricSpec, Runtime
 from ._tracking.tracker import Tracker
 
+__all__ = ["TrackedOperation", "track_operation"]
+
 F = TypeVar("F", bound=Callable[..., Any])
 OperationKind = Literal["internal", "client", "server", "producer", "consumer", "pipeline"]
 MetricValue = str | bool | int | enum.Enum

@@ -35,6 +35,15 @@ from ._tracking.handle import Operation
 from ._tracking.runtime import Runtime
 from ._tracking.tracker import Tracker
 
+__all__ = [
+    "ContextThreadPoolExecutor",
+    "attach_context",
+    "extract",
+    "inject",
+    "propagate_context",
+    "track_background",
+]
+
 C = TypeVar("C")
 F = TypeVar("F", bound=Callable[..., Any])
 P = ParamSpec("P")

@@ -178,7 +178,7 @@ class _TimeModule:
 # Where the library reads the time, as (module, name the module calls it by). Durations
 # come from perf_counter, span timestamps from the SDK's time_ns. tests/test_clock.py
 # checks that no module of the package reads the time anywhere else.
-CLOCK_READERS: tuple[tuple[str, str], ...] = (
+_CLOCK_READERS: tuple[tuple[str, str], ...] = (
     ("autobot_apm._tracking.handle", "perf_counter"),
     ("autobot_apm._tracking.tracker", "perf_counter"),
     ("autobot_apm.asgi", "perf_counter"),
@@ -200,7 +200,7 @@ def fake_clock(clock: FakeClock | None = None) -> Iterator[FakeClock]:
     clock = clock or FakeClock()
     saved = []
     try:
-        for module_name, name in CLOCK_READERS:
+        for module_name, name in _CLOCK_READERS:
             module = importlib.import_module(module_name)
             saved.append((module, name, getattr(module, name)))
             setattr(module, name, _fake_reading(clock, name))

@@ -31,6 +31,8 @@ from ._gpu import (
 )
 from ._types import Absent, Clock
 
+__all__ = ["open_amd"]
+
 COMPONENT = "amd"
 MHZ = 1e6
 # amdsmi_wrapper.AMDSMI_STATUS_NOT_SUPPORTED; the wrapper module is not public API.

@@ -19,6 +19,8 @@ import psutil
 from ._mounts import MOUNT_REFRESH_SECONDS, Mount, list_mounts
 from ._types import OK, Clock, MetricSpec, Reading, SourceStatus, counter, gauge, updown
 
+__all__ = ["HostSource"]
+
 Values = Iterable[tuple[float, Mapping[str, str]]]
 
 # psutil's field -> semconv cpu.mode; irq and softirq are both "interrupt". Guest time is

@@ -34,6 +34,8 @@ from ._types import (
     updown,
 )
 
+__all__ = ["DEFAULT_SYSFS_ROOT", "open_npu"]
+
 COMPONENT = "npu"
 DEFAULT_SYSFS_ROOT = "/sys/class/accel"
 FAILURE_LIMIT = 3

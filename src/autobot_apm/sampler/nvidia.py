@@ -35,6 +35,8 @@ from ._gpu import (
 )
 from ._types import Absent, Clock
 
+__all__ = ["open_nvidia"]
+
 COMPONENT = "nvidia"
 MHZ = 1e6
 

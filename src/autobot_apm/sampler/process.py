@@ -17,6 +17,8 @@ import psutil
 
 from ._types import OK, Clock, MetricSpec, Reading, SourceStatus, counter, gauge, updown
 
+__all__ = ["ProcessSource"]
+
 Values = Iterable[tuple[float, Mapping[str, str]]]
 
 
