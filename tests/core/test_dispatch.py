@@ -291,8 +291,10 @@ class TestCurrentOperation:
 
     def test_untracked_reporting_is_harmless(self):
         """Outside any tracked call, reporting goes nowhere and raises nothing."""
-        apm.current_operation().rows(3)
-        apm.current_operation(apm.CacheOperation).hit()
+        operation = apm.current_operation()
+        assert None is operation.rows(3)
+        assert None is apm.current_operation(apm.CacheOperation).hit()
+        assert ("0" * 32, False) == (operation.trace_id, operation.span.is_recording())
 
 
 class TestNestingAndConcurrency:
@@ -378,7 +380,11 @@ class TestUnconfigured:
         def scan():
             yield 1
 
-        assert inspect.isgenerator(scan())
+        generator = scan()
+        # The generator of the function itself, not one of the tracker's wrapping it (which
+        # would also be a generator): its code is the function's own.
+        assert generator.gi_code is scan.__wrapped__.__code__
+        assert [1] == list(generator)
 
 
 class TestBareDecoratorOnClassmethods:
