@@ -476,6 +476,8 @@ WORST_CASES: dict[str, Callable[[int], str]] = {
     "in lists": lambda n: "SELECT * FROM t WHERE a IN (" + "1," * (n // 2),
     "oracle quotes": lambda n: "SELECT q'[" + "x]" * (n // 2),
     "redis": lambda n: 'SET k "' + 'a \\"' * (n // 4),
+    "redis single quotes": lambda n: "SET k '" + "a \\'" * (n // 4),
+    "redis backslashes": lambda n: 'SET k "' + "\\" * n,
 }
 
 
