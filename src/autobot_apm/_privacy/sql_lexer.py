@@ -214,11 +214,26 @@ def _remove_prefixes(text: str) -> str:
     return "".join(parts)
 
 
+def _replace_literals(pattern: re.Pattern[str], text: str) -> str:
+    """``pattern.sub(_replace_literal, text)``, stopping at the first cut: nothing after
+    a cut is kept, so nothing after it is read (a cut is never a dearer path)."""
+    pieces: list[str] = []
+    done = 0
+    for match in pattern.finditer(text):
+        replacement = _replace_literal(match)
+        pieces += (text[done : match.start()], replacement)
+        done = match.end()
+        if replacement == _CUT_MARK:
+            return "".join(pieces)
+    pieces.append(text[done:])
+    return "".join(pieces)
+
+
 def clean(text: str, dialect: str) -> str:
     """Sanitized ``text``, not yet truncated: literals ``?``, comments gone, IN collapsed."""
     # The marks must mean only what this function put there.
     text = text[:SCAN_LIMIT].replace(_CUT_MARK, " ").replace(_PREFIX_MARK, " ")
-    text = _LITERALS[dialect].sub(_replace_literal, text)
+    text = _replace_literals(_LITERALS[dialect], text)
     text = text.partition(_CUT_MARK)[0] + ("?" if _CUT_MARK in text else "")
     if _PREFIX_MARK in text:
         text = _remove_prefixes(text)
