@@ -446,3 +446,13 @@ def _random_case(data: st.DataObject) -> Callable[[str], str]:
     return lambda key: "".join(
         c.upper() if f else c.lower() for c, f in zip(key, flips, strict=False)
     )
+
+
+class TestFastPath:
+    @PROPERTY
+    @given(st.sampled_from(CREDENTIAL_KEYS), st.text(alphabet="ab-_.", max_size=4))
+    def test_the_prefilter_never_skips_a_credential_name(self, key: str, around: str) -> None:
+        """Every name the full pattern matches is seen by the one-pass prefilter."""
+        for name in (key, around + key, key + around, key.upper()):
+            if _credentials.is_credential_name(name):
+                assert _credentials.may_hold_credential_names(f"a=1&{name}=x")

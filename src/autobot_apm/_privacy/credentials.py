@@ -45,6 +45,9 @@ _WORDS = r"sig|otp|pin|sid|ticket|pass"
 CREDENTIAL_NAME: Final = re.compile(
     rf"{_PARTS}|(?:^|[-_. ])(?:{_WORDS})(?=$|[-_. ])|(?:^|[-_. ])key$|^code$", re.IGNORECASE
 )
+# Every name CREDENTIAL_NAME matches holds one of these, anchors aside: text without any
+# needs no splitting into names (the common query string), decided in one pass in C.
+_HINT = re.compile(rf"{_PARTS}|{_WORDS}|key|code", re.IGNORECASE)
 # Names are read no further: no header or parameter name is legitimately longer.
 MAX_NAME_LENGTH: Final = 256
 
@@ -59,3 +62,8 @@ def is_credential_name(name: str) -> bool:
     if "%" in name:
         name = unquote(name)
     return CREDENTIAL_NAME.search(name) is not None
+
+
+def may_hold_credential_names(text: str) -> bool:
+    """False when no name in ``text`` (a whole query, unescaped) can be a credential."""
+    return _HINT.search(text) is not None

@@ -17,7 +17,7 @@ import re
 from typing import Final
 
 from .._tracking.errors import contained
-from .credentials import SENSITIVE_QUERY_KEYS, is_credential_name
+from .credentials import SENSITIVE_QUERY_KEYS, is_credential_name, may_hold_credential_names
 from .query_text import SCAN_LIMIT
 
 __all__ = [
@@ -70,8 +70,8 @@ def redact_query(query: str) -> str:
     if not isinstance(query, str):
         return ""
     query = query[:SCAN_LIMIT]
-    if "=" not in query:
-        return query  # no value at all, so nothing to hide
+    if "=" not in query or ("%" not in query and not may_hold_credential_names(query)):
+        return query  # the common case: no value, or no name that could be a credential
     return "".join(_redact_parameter(part) for part in _SEPARATORS.split(query))
 
 
