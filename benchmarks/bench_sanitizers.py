@@ -76,7 +76,8 @@ URL_WORST_CASES: dict[str, Callable[[int], str]] = {
 
 
 def ordinary_url(n: int) -> str:
-    return ("https://example.com/a/b?page=2&q=shoes&size=10&sort=asc&" * (n // 50 + 1))[:n]
+    # With a token: a query without any credential-like word skips the reading altogether.
+    return ("https://u:p@example.com/a/b?page=2&q=shoes&token=abc&sort=asc#s&" * (n // 60 + 1))[:n]
 
 
 def redacting(text: str) -> Callable[[int], object]:
