@@ -105,6 +105,51 @@ class TestCredentialHeaders:
         assert SECRET not in recorded.replace(f"{SECRET}-response", "")
 
 
+async def _app_redirecting(scope, receive, send):
+    headers = [(b"location", f"https://u:{SECRET}@idp.test/cb?code={SECRET}&page=2".encode())]
+    await send({"type": "http.response.start", "status": 302, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
+
+
+class TestIssue12Headers:
+    @pytest.mark.parametrize(
+        "name",
+        ["x-jwt-assertion", "dpop", "x-client-cert", "x-ssl-client-cert",
+         "x-forwarded-client-cert", "ssl-client-cert", "x-bearer-token", "x-otp",
+         "X-TOTP", "x-2fa-code", "x-mfa", "X-Session-Id", "x-hub-signature-256"],
+    )  # fmt: skip
+    async def test_credential_headers_of_every_kind_are_redacted(self, name):
+        """Credential headers the old allow-list let through show only ``[REDACTED]``."""
+        with capture_telemetry() as capture:
+            app = APMMiddleware(_app_setting_a_cookie, capture_request_headers=".*")
+            await _request(app, "/", {name: f"{SECRET}-{name}", "x-request-id": "seen"})
+            (span,) = capture.spans
+            recorded = _everything_recorded(capture)
+        assert SECRET not in recorded.replace(f"{SECRET}-response", "")
+        assert ("[REDACTED]",) == span.attributes[f"http.request.header.{name.lower()}"]
+        assert ("seen",) == span.attributes["http.request.header.x-request-id"]  # control
+
+    async def test_a_redirect_location_loses_its_credentials(self):
+        """A captured ``Location`` keeps its path, not its userinfo or its code."""
+        with capture_telemetry() as capture:
+            app = APMMiddleware(_app_redirecting, capture_response_headers="location")
+            await _request(app, "/login", {})
+            (span,) = capture.spans
+            recorded = _everything_recorded(capture)
+        assert SECRET not in recorded
+        location = "https://REDACTED:REDACTED@idp.test/cb?code=REDACTED&page=2"
+        assert (location,) == span.attributes["http.response.header.location"]
+
+    async def test_query_keys_in_any_case_and_after_semicolons_are_redacted(self):
+        """``SIG``, ``Access_Token`` and ``;otp=`` all lose their values in url.query."""
+        query = f"SIG={SECRET}&page=2;Access_Token={SECRET};otp={SECRET}&x-goog-signature={SECRET}"
+        with capture_telemetry() as capture:
+            await _request(APMMiddleware(_app_setting_a_cookie), f"/x?{query}", {})
+            (span,) = capture.spans
+        assert SECRET not in _everything_recorded(capture)
+        assert "page=2" in span.attributes["url.query"]
+
+
 class TestQueryStrings:
     async def test_semconv_signature_keys_are_redacted(self):
         """Signature and credential query values become REDACTED; other values stay."""
@@ -147,6 +192,26 @@ class TestOutgoingRequests:
         assert 200 == response.status_code
         assert SECRET not in _everything_recorded(capture)
         assert span.attributes["url.full"].startswith("https://REDACTED:REDACTED@api.example")
+
+
+class TestOutgoingFragmentsAndSemicolons:
+    def test_fragment_tokens_and_semicolon_parameters_never_reach_url_full(self):
+        """``url.full`` of a client span: tokens after ``;`` and in the fragment hidden."""
+        url = f"https://api.example.test/cb;jsessionid=1?a=1;token={SECRET}#access_token={SECRET}"
+
+        def answer(request):
+            return httpx.Response(200, text="ok")
+
+        instrument_http_clients()
+        try:
+            with capture_telemetry() as capture:
+                with httpx.Client(transport=httpx.MockTransport(answer)) as client:
+                    client.get(url)
+                (span,) = capture.spans
+        finally:
+            uninstrument_http_clients()
+        assert SECRET not in _everything_recorded(capture)
+        assert "a=1;token=REDACTED" in span.attributes["url.full"]
 
 
 # --- SQL literals -----------------------------------------------------------------------------
@@ -202,6 +267,16 @@ class TestSqlLiterals:
             "SELECT * FROM users WHERE email = ? AND id = ?"
             == (apm_capture.spans[0].attributes["db.query.text"])
         )
+
+    @pytest.mark.parametrize("system", ["mysql", "MySQL", "MARIADB", "TiDB"])
+    def test_mysql_comments_and_double_quotes_hide_nothing_on_the_span(self, apm_capture, system):
+        """Issue 12: ``# it's`` hid a quote and ``"..."`` was a name, in any spelling."""
+        query = f"SELECT * FROM users # it's\nWHERE email = '{SECRET}' OR name = \"{SECRET}\""
+        with apm.track_database(system, query=query):
+            pass
+        assert SECRET not in _everything_recorded(apm_capture)
+        text = apm_capture.spans[0].attributes["db.query.text"]
+        assert "SELECT * FROM users WHERE email = ? OR name = ?" == text
 
 
 # --- LLM prompts and completions -------------------------------------------------------------

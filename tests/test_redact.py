@@ -2,23 +2,40 @@
 
 from __future__ import annotations
 
+import re
+import sys
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autobot_apm._privacy.redact import (
-    ALWAYS_REDACTED_HEADERS,
-    SENSITIVE_QUERY_KEYS,
-    HeaderCapture,
-    client_address,
-    redact_query,
-    redact_url,
-)
+from autobot_apm._privacy import credentials as _credentials
+from autobot_apm._privacy import headers as _headers
+from autobot_apm._privacy import redact as _redact
+from autobot_apm._privacy.headers import ALWAYS_REDACTED_HEADERS, HeaderCapture, client_address
+from autobot_apm._privacy.query_text import SCAN_LIMIT
+from autobot_apm._privacy.redact import SENSITIVE_QUERY_KEYS, redact_query, redact_url
 
 PROPERTY = settings(max_examples=250, deadline=None)
 REQUEST = "http.request.header."
+# Issue 12: every credential a query or a header has been seen to carry.
+CREDENTIAL_KEYS = [
+    *sorted(SENSITIVE_QUERY_KEYS), "X-Goog-Credential", "token", "access_token",
+    "refresh_token", "id_token", "accessToken", "code", "password", "passwd", "pwd",
+    "secret", "client_secret", "clientSecret", "api_key", "apikey", "apiKey", "key",
+    "session", "sessionid", "auth", "auth_code", "credential", "otp", "totp", "mfa_code",
+    "2fa", "jwt", "assertion", "client_assertion", "sid", "pin", "ticket",
+]  # fmt: skip
+CREDENTIAL_HEADERS = [
+    *sorted(ALWAYS_REDACTED_HEADERS), "x-jwt-assertion", "jwt-assertion", "dpop",
+    "x-client-cert", "x-ssl-client-cert", "x-forwarded-client-cert", "ssl-client-cert",
+    "x-client-certificate", "x-bearer-token", "bearer", "x-otp", "x-totp", "x-2fa-code",
+    "x-mfa", "x-session-id", "x-signature", "x-hub-signature-256", "x-credential",
+    "x-password", "x-secret", "x-authorisation", "www-authenticate", "x-csrftoken",
+]  # fmt: skip
 
 
 class TestRedactQuery:
@@ -40,9 +57,26 @@ class TestRedactQuery:
         }
         assert expected == SENSITIVE_QUERY_KEYS
 
-    def test_matches_keys_case_sensitively(self) -> None:
-        """``SIG`` is not ``sig``: semconv matches keys exactly."""
-        assert "SIG=abc&signature=def" == redact_query("SIG=abc&signature=def")
+    def test_matches_keys_ignoring_case(self) -> None:
+        """``SIG``, ``signature`` and ``awsaccesskeyid`` are the semconv keys too."""
+        query = "SIG=abc&signature=def&awsaccesskeyid=ghi&x-goog-signature=jkl&page=2"
+        expected = "SIG=REDACTED&signature=REDACTED&awsaccesskeyid=REDACTED"
+        assert expected + "&x-goog-signature=REDACTED&page=2" == redact_query(query)
+
+    def test_semicolons_separate_parameters_too(self) -> None:
+        """``a=1;token=x`` hides the token: ``;`` is a separator to many servers."""
+        assert "a=1;token=REDACTED&b=2" == redact_query("a=1;token=x&b=2")
+
+    @pytest.mark.parametrize("key", CREDENTIAL_KEYS)
+    def test_redacts_every_kind_of_credential_key(self, key: str) -> None:
+        """Tokens, codes, passwords, keys, sessions and one-time passwords, any case."""
+        for spelling in (key, key.upper(), quote(key, safe="")):
+            assert f"page=2&{spelling}=REDACTED" == redact_query(f"page=2&{spelling}=s3cr3t")
+
+    @pytest.mark.parametrize("key", ["page", "q", "author", "keyword", "zip_code", "state"])
+    def test_keeps_keys_that_name_no_credential(self, key: str) -> None:
+        """Ordinary keys keep their values, even when a credential word is inside one."""
+        assert f"{key}=1" == redact_query(f"{key}=1")
 
     def test_keeps_everything_else_byte_for_byte(self) -> None:
         """Other parameters, their order and their encoding are untouched."""
@@ -74,11 +108,29 @@ class TestRedactUrl:
         """Whatever precedes the host's ``@`` becomes ``REDACTED:REDACTED``."""
         assert expected == redact_url(url)
 
-    def test_redacts_the_query_and_keeps_the_fragment(self) -> None:
-        """Sensitive query values are hidden; the fragment is no query and is kept."""
+    def test_redacts_the_query_and_the_fragment_pairs(self) -> None:
+        """The fragment keeps its anchor; its ``key=value`` pairs are redacted as well."""
         url = "https://s3.example.com/f?X-Amz-Signature=abc&page=2#sig=frag"
-        expected = "https://s3.example.com/f?X-Amz-Signature=REDACTED&page=2#sig=frag"
+        expected = "https://s3.example.com/f?X-Amz-Signature=REDACTED&page=2#sig=REDACTED"
         assert expected == redact_url(url)
+
+    @pytest.mark.parametrize(
+        ("url", "expected"),
+        [
+            ("https://app/cb#access_token=abc&state=1", "https://app/cb#access_token=REDACTED&state=1"),
+            ("https://app/#/login?token=abc", "https://app/#/login?token=REDACTED"),
+            ("https://app/cb#id_token=a;code=b", "https://app/cb#id_token=REDACTED;code=REDACTED"),
+            ("https://app/page#section-2", "https://app/page#section-2"),
+        ],
+    )  # fmt: skip
+    def test_fragments_lose_their_tokens(self, url: str, expected: str) -> None:
+        """OAuth's implicit flow and hash routers put tokens after ``#``."""
+        assert expected == redact_url(url)
+
+    def test_a_url_cut_inside_its_credentials_shows_none_of_them(self) -> None:
+        """A huge URL is cut before it is read; a cut before the ``@`` hides all after ``//``."""
+        url = "https://bob:" + "p" * 100_000 + "@example.com/"
+        assert "https://REDACTED" == redact_url(url)
 
     @pytest.mark.parametrize(
         "url",
@@ -189,10 +241,35 @@ class TestHeaderCapture:
 
     def test_sanitize_patterns_redact_values(self) -> None:
         """Headers matching a sanitize pattern keep their name and lose their value."""
-        capture = HeaderCapture(".*", sanitize=".*session.*")
-        headers = [(b"x-session-id", b"abc"), (b"accept", b"json")]
-        expected = {"p.x-session-id": ("[REDACTED]",), "p.accept": ("json",)}
+        capture = HeaderCapture(".*", sanitize=".*internal.*")
+        headers = [(b"x-internal-id", b"abc"), (b"accept", b"json")]
+        expected = {"p.x-internal-id": ("[REDACTED]",), "p.accept": ("json",)}
         assert expected == capture.attributes(headers, "p.")
+
+    @pytest.mark.parametrize("name", CREDENTIAL_HEADERS)
+    def test_every_kind_of_credential_header_is_redacted(self, name: str) -> None:
+        """JWT assertions, DPoP, client certificates, bearer variants, one-time
+        passwords and every name saying token, secret, password, session, auth..."""
+        for spelling in (name, name.upper(), name.title()):
+            headers = [(spelling.encode(), b"s3cr3t")]
+            assert {f"p.{name}": ("[REDACTED]",)} == HeaderCapture(".*").attributes(headers, "p.")
+
+    @pytest.mark.parametrize("name", ["accept", "content-type", "x-request-id", "user-agent"])
+    def test_ordinary_headers_keep_their_values(self, name: str) -> None:
+        """The control: names that say nothing of credentials are recorded as sent."""
+        assert {f"p.{name}": ("v",)} == HeaderCapture(".*").attributes([(name, "v")], "p.")
+
+    @pytest.mark.parametrize("name", ["location", "Content-Location", "referer"])
+    def test_url_headers_are_redacted_as_urls(self, name: str) -> None:
+        """A redirect's ``Location`` keeps its path and loses its credentials and tokens."""
+        value = "https://u:pw@example.com/next?code=abc&page=2"
+        expected = "https://REDACTED:REDACTED@example.com/next?code=REDACTED&page=2"
+        attributes = HeaderCapture(".*").attributes([(name, value)], "p.")
+        assert {f"p.{name.lower()}": (expected,)} == attributes
+
+    def test_names_too_long_to_be_headers_are_not_captured(self) -> None:
+        """A name past 256 characters is read by no pattern and recorded nowhere."""
+        assert {} == HeaderCapture(".*").attributes([("x" * 257, "v")], "p.")
 
     def test_invalid_pattern_is_a_plain_name(self) -> None:
         """A pattern that does not compile matches the header of that exact name."""
@@ -238,3 +315,145 @@ class TestClientAddress:
     def test_gives_none_without_a_known_address(self, headers: object) -> None:
         """Unknown and obfuscated clients, junk and missing headers give None."""
         assert client_address(headers) is None
+
+
+# --- linear time (issue 12) ------------------------------------------------------------------
+#
+# Nothing is timed: work is counted as every Python and C call (``sys.setprofile``) plus
+# the characters each regex call may read. Every regex here is vetted: its repeats are
+# possessive or single character classes, so it reads each character a bounded number
+# of times.
+
+
+class _Work:
+    def __init__(self) -> None:
+        self.steps = 0
+
+
+class _CountingPattern:
+    def __init__(self, pattern: re.Pattern[str], work: _Work) -> None:
+        self._pattern, self._work = pattern, work
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._pattern, name)
+
+        def counted(text: str, *args: Any) -> Any:
+            self._work.steps += len(text) if isinstance(text, str) else 0
+            return method(text, *args)
+
+        return counted if callable(method) else method
+
+
+def _work_of(run: Callable[[], object], monkeypatch: pytest.MonkeyPatch) -> int:
+    work = _Work()
+    with monkeypatch.context() as patch:
+        for module in (_redact, _credentials, _headers):
+            for name, value in vars(module).items():
+                if isinstance(value, re.Pattern):
+                    patch.setattr(module, name, _CountingPattern(value, work))
+
+        def count(frame: object, event: str, arg: object) -> None:
+            if event in ("call", "c_call"):
+                work.steps += 1
+
+        sys.setprofile(count)
+        try:
+            run()
+        finally:
+            sys.setprofile(None)
+    return work.steps
+
+
+def _redact_all(text: str) -> None:
+    redact_url(text)
+    redact_url("https://h/p?" + text)
+    redact_query(text)
+    headers = [(b"location", text.encode()), (b"x-" + text[:300].encode(), b"v")]
+    HeaderCapture(".*").attributes(headers, "p.")
+
+
+# Each builds a worst case of about ``n`` characters; its cost must be that of a URL.
+URL_WORST_CASES: dict[str, Callable[[int], str]] = {
+    "separators": lambda n: "&" * n,
+    "semicolons and equals": lambda n: ";=" * (n // 2),
+    "sensitive pairs": lambda n: "sig=a&" * (n // 6),
+    "escaped keys": lambda n: "%41%41=" * (n // 7),
+    "long key": lambda n: "_a" * (n // 2) + "=x",
+    "long credential-like key": lambda n: "-sig" * (n // 4) + "=x",
+    "at signs": lambda n: "https://" + "@" * n,
+    "colons": lambda n: "https://" + ":" * n + "/",
+    "ipv6 brackets": lambda n: "https://[" + ":" * n,
+    "question marks": lambda n: "https://h/" + "?" * n,
+    "hashes and pairs": lambda n: "https://h/#" + "#a=b" * (n // 4),
+    "slashes": lambda n: "/" * n,
+}
+
+
+def _ordinary_url(n: int) -> str:
+    # With a token: a query without any credential-like word skips the reading altogether.
+    return ("https://u:p@example.com/a/b?page=2&q=shoes&token=abc&sort=asc#s&" * (n // 60 + 1))[:n]
+
+
+class TestLinearTime:
+    @pytest.mark.parametrize("name", sorted(URL_WORST_CASES))
+    def test_work_grows_linearly(self, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Doubling a worst case at most doubles the work (3 allows for set-up)."""
+        make = URL_WORST_CASES[name]
+        small = _work_of(lambda: _redact_all(make(4000)), monkeypatch)
+        large = _work_of(lambda: _redact_all(make(8000)), monkeypatch)
+        assert large < 3 * small
+
+    @pytest.mark.parametrize("name", sorted(URL_WORST_CASES))
+    def test_worst_case_costs_what_a_url_costs(
+        self, name: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A worst case does no more than 5 times the work of an ordinary URL of its length."""
+        text = URL_WORST_CASES[name](8000)
+        worst = _work_of(lambda: _redact_all(text), monkeypatch)
+        ordinary = _work_of(lambda: _redact_all(_ordinary_url(len(text))), monkeypatch)
+        assert worst < 5 * ordinary
+
+    def test_input_is_capped_before_it_is_read(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Text past SCAN_LIMIT is never read: 6 MB of query cost what 600 KB cost,
+        and about what text of the limit's length costs."""
+        capped = _work_of(lambda: _redact_all("sig=a&" * (SCAN_LIMIT // 6)), monkeypatch)
+        big = _work_of(lambda: _redact_all("sig=a&" * 100_000), monkeypatch)
+        huge = _work_of(lambda: _redact_all("sig=a&" * 1_000_000), monkeypatch)
+        assert huge < big * 1.01 + 100
+        assert big < 2 * capped
+
+
+class TestNeverLeaks:
+    @PROPERTY
+    @given(st.data())
+    def test_no_credential_value_survives_any_spelling(self, data: st.DataObject) -> None:
+        """A credential key in any case, after any separator, in the query or the
+        fragment, among hostile neighbours: its value never shows."""
+        key = data.draw(st.sampled_from(CREDENTIAL_KEYS).map(_random_case(data)))
+        noise = st.text(alphabet="&;=?#%@:/ab", max_size=6)
+        separator = data.draw(st.sampled_from(["&", ";", "?", "#", "#/r?"]))
+        url = (
+            f"https://h/p?{data.draw(noise).replace('#', '')}&x=1{separator}"
+            f"{key}=Vq8SECRET&{data.draw(noise)}"
+        )
+        assert "Vq8SECRET" not in redact_url(url)
+        query = url.partition("?")[2].partition("#")[0]
+        if "Vq8SECRET" in query:
+            assert "Vq8SECRET" not in redact_query(query)
+
+
+def _random_case(data: st.DataObject) -> Callable[[str], str]:
+    flips = data.draw(st.lists(st.booleans(), min_size=40, max_size=40))
+    return lambda key: "".join(
+        c.upper() if f else c.lower() for c, f in zip(key, flips, strict=False)
+    )
+
+
+class TestFastPath:
+    @PROPERTY
+    @given(st.sampled_from(CREDENTIAL_KEYS), st.text(alphabet="ab-_.", max_size=4))
+    def test_the_prefilter_never_skips_a_credential_name(self, key: str, around: str) -> None:
+        """Every name the full pattern matches is seen by the one-pass prefilter."""
+        for name in (key, around + key, key + around, key.upper()):
+            if _credentials.is_credential_name(name):
+                assert _credentials.may_hold_credential_names(f"a=1&{name}=x")

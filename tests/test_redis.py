@@ -56,3 +56,62 @@ class TestSanitizeRedis:
     def test_any_arguments_give_bounded_text(self, command: list[object]) -> None:
         """Arbitrary argument lists never raise and stay within the length bound."""
         assert len(sanitize_redis(command, max_length=64)) <= 64
+
+
+SECRET = "Zq7Xv"
+
+
+def _quoted(value: str, quote: str) -> str:
+    """``value`` quoted as redis-cli reads it: backslashes escape in both quote kinds."""
+    return quote + value.replace("\\", "\\\\").replace(quote, "\\" + quote) + quote
+
+
+@st.composite
+def _command_with_secret_values(draw: st.DrawFn) -> str:
+    """A command string whose every value holds SECRET, quoted to confuse a reader."""
+    text = st.text(alphabet="ab '\"\\\n", max_size=6)
+    value = st.builds(lambda a, b: a + SECRET + b, text, text)
+    quote = st.sampled_from(["'", '"'])
+
+    def values(count: int) -> list[str]:
+        return [_quoted(draw(value), draw(quote)) for _ in range(count)]
+
+    pairs = draw(st.integers(min_value=1, max_value=4))
+    shapes = [
+        ["SET", "k", *values(1), "EX", "10"],
+        ["MSET", *(word for v in values(pairs) for word in ("k", v))],
+        ["HSET", "h", *(word for v in values(pairs) for word in ("f", v))],
+        ["AUTH", "user", *values(1)],
+        ["EVAL", *values(1), "1", "k", *values(pairs)],
+        ["LPUSH", "q", *values(pairs)],
+        ["CONFIG", "SET", "requirepass", *values(1)],
+    ]
+    words = draw(st.sampled_from(shapes))
+    words[0] = draw(st.sampled_from([words[0], words[0].lower(), words[0].title()]))
+    last = draw(st.sampled_from(["", ' "' + SECRET, " '" + SECRET + "\\"]))
+    return " ".join(words) + (last if words[0].upper() in ("LPUSH", "SET") else "")
+
+
+class TestNeverLeaks:
+    @PROPERTY
+    @given(_command_with_secret_values())
+    def test_no_value_survives_quotes_escapes_or_case(self, command: str) -> None:
+        """Values quoted with escaped quotes, backslashes, newlines, or left unterminated,
+        in a command of any case, never show; the key names around them do."""
+        result = sanitize_redis(command, max_length=100_000)
+        assert SECRET not in result
+        assert result.split()[0] == command.split()[0]
+
+    @pytest.mark.parametrize(
+        ("command", "expected"),
+        [
+            ("MSET k 'a\\' " + SECRET + "' k2 v2", "MSET k ? k2 ?"),
+            ('MSET k "v ' + SECRET, "MSET k ?"),
+            ("auth " + SECRET, "auth ?"),
+        ],
+    )
+    def test_escaped_and_unterminated_quotes_keep_pairs_aligned(
+        self, command: str, expected: str
+    ) -> None:
+        """An escaped quote does not end a value; an open quote runs to the end."""
+        assert expected == sanitize_redis(command)

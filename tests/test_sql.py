@@ -75,13 +75,24 @@ class TestSanitizeSqlKeeps:
             "SELECT * FROM t WHERE a = ? AND b = ?1",
             "SELECT * FROM t WHERE a = %s AND b = %(name)s",
             "SELECT * FROM t WHERE a = $1 AND b = :name AND c = :1 AND d = @p1",
-            "SELECT a::int, b #> c FROM t",
-            "SELECT a # b FROM t",
         ],
     )
     def test_identifiers_and_placeholders_are_unchanged(self, query: str) -> None:
         """Quoted identifiers, names with digits, placeholders and operators stay as written."""
         assert query == sanitize_sql(query)
+
+    @pytest.mark.parametrize(
+        ("system", "query"),
+        [
+            ("postgresql", "SELECT a::int, b #> c, d # e FROM t"),
+            ("PostgreSQL", "SELECT a::int, b #> c, d # e FROM t"),
+            ("microsoft.sql_server", "SELECT * FROM #temp JOIN ##shared ON a = b"),
+            ("oracle.db", "SELECT a#b FROM t"),
+        ],
+    )
+    def test_hash_is_code_where_the_dialect_says_so(self, system: str, query: str) -> None:
+        """PostgreSQL's ``#`` operators and SQL Server's ``#temp`` tables are kept."""
+        assert query == sanitize_sql(query, system=system)
 
     def test_double_quotes_are_strings_when_asked(self) -> None:
         """MySQL's ``"..."`` strings are literals under ``double_quoted_strings``."""
@@ -100,8 +111,8 @@ class TestSanitizeSqlComments:
         [
             ("SELECT a -- user bob\nFROM t", "SELECT a FROM t"),
             ("SELECT a /* bob */ FROM t", "SELECT a FROM t"),
-            ("SELECT a /* x /* nested bob */ still bob */ FROM t", "SELECT a FROM t"),
             ("# bob\nSELECT a FROM t\n  # bob again", "SELECT a FROM t"),
+            ("SELECT a # bob\nFROM t", "SELECT a FROM t"),
             ("SELECT a/**/FROM t", "SELECT a FROM t"),
         ],
     )
@@ -113,6 +124,103 @@ class TestSanitizeSqlComments:
         """A ``#`` line inside a string literal does not shift the pairing of quotes."""
         query = "INSERT INTO posts VALUES ('Title\n# Heading',\n 'bob')"
         assert "INSERT INTO posts VALUES (?, ?)" == sanitize_sql(query)
+
+
+class TestDialects:
+    @pytest.mark.parametrize(
+        "system", ["mysql", "MySQL", "MYSQL", " mariadb ", "MariaDB", "TiDB", "SingleStore"]
+    )
+    def test_mysql_kin_read_double_quotes_and_hash_in_any_spelling(self, system: str) -> None:
+        """``"bob"`` is a string and ``#`` a comment for every MySQL-compatible system."""
+        query = "SELECT a FROM t # it's\nWHERE b = \"bob\" AND c = 'carol'"
+        assert "SELECT a FROM t WHERE b = ? AND c = ?" == sanitize_sql(query, system=system)
+
+    def test_a_hash_comment_cannot_hide_a_quote(self) -> None:
+        """The issue's case: ``# it's`` pairs no quote, so 'secret' is still a literal."""
+        query = "SELECT a FROM t # it's\nWHERE b = 'secret'"
+        for system in ("mysql", None, "other_sql"):
+            assert "secret" not in sanitize_sql(query, system=system)
+
+    @pytest.mark.parametrize(
+        ("system", "expected"),
+        [("postgresql", "SELECT a FROM t"), ("mysql", "SELECT a still bob */ FROM t")],
+    )
+    def test_block_comments_nest_only_where_the_dialect_nests(
+        self, system: str, expected: str
+    ) -> None:
+        """PostgreSQL nests ``/* */``; MySQL ends a comment at its first ``*/``."""
+        query = "SELECT a /* x /* nested bob */ still bob */ FROM t"
+        assert expected == sanitize_sql(query, system=system)
+
+    @pytest.mark.parametrize(
+        "query",
+        [
+            "SELECT a /* /* */ 'x */ b' FROM t WHERE c = 'bob'",  # MySQL: 'x */ b' is a string
+            "SELECT a--'\nbob' FROM t",  # MySQL: `--'` is two minus signs and a string
+            "SELECT a # 'x\nbob' FROM t",  # PostgreSQL: # is an operator before a string
+        ],
+    )
+    def test_unknown_dialect_hides_what_dialects_disagree_on(self, query: str) -> None:
+        """Without a known system, text read differently by two dialects is cut."""
+        assert "bob" not in sanitize_sql(query)
+        assert "bob" not in sanitize_sql(query, system="other_sql")
+
+    def test_command_systems_are_recognized_in_any_case(self) -> None:
+        """``Redis`` is Redis: its values are hidden as for ``redis``."""
+        tracker = DatabaseTracker("Redis", query="AUTH hunter2")
+        assert "hunter2" not in str(tracker.span_attributes)
+
+    @PROPERTY
+    @given(st.data())
+    def test_no_literal_survives_the_comments_of_its_dialect(self, data: st.DataObject) -> None:
+        """In text valid in one dialect, every comment kind that dialect has, holding any
+        quote, before and after a marker literal: the marker never shows, neither when
+        the system is named nor when it is unknown."""
+        system = data.draw(st.sampled_from(sorted(DIALECT_TEXT)))
+        comment, literal = DIALECT_TEXT[system]
+        pieces = data.draw(st.lists(st.one_of(comment, literal), min_size=1, max_size=8))
+        query = "SELECT a FROM t WHERE b = " + data.draw(literal) + " ".join(pieces)
+        # Unknown systems read "..." as a name unless told, the one thing they cannot guess.
+        double = system == "mysql"
+        for named in (system, system.upper(), None):
+            result = sanitize_sql(query, 100_000, system=named, double_quoted_strings=double)
+            assert SECRET not in result
+            assert SECRET not in (summarize_sql(query, system=named) or "")
+
+
+def _dialect_text() -> dict[str, tuple[st.SearchStrategy[str], st.SearchStrategy[str]]]:
+    """Per system: (a comment it accepts, a literal it reads) holding quotes of all kinds."""
+    noise = st.text(alphabet="'\"`$\\#-ab ", max_size=8)
+    words = st.text(alphabet="'\"`$#-ab \n", max_size=8)  # no `*` or `/`: no comment ends
+    line = noise.map(lambda t: t.replace("\n", ""))
+    secret = st.builds(lambda a, b: a + SECRET + b, noise, noise)
+    backslashed = secret.map(lambda t: t.replace("\\", "\\\\"))
+    mysql_single = backslashed.map(lambda t: "'" + t.replace("'", "\\'") + "'")
+    mysql_double = backslashed.map(lambda t: '"' + t.replace('"', '\\"') + '"')
+    standard = secret.map(lambda t: " '" + t.replace("'", "''") + "'")
+    dollar = secret.map(lambda t: " $q$" + t.replace("$", "") + "$q$")
+    nested = st.builds(lambda a, b, c: f"/* {a} /* {b} */ {c} */", words, words, words)
+    return {
+        "mysql": (
+            st.one_of(
+                line.map(lambda t: "-- " + t + "\n"),
+                line.map(lambda t: "#" + t + "\n"),
+                words.map(lambda t: "/*" + t + "*/"),
+            ),
+            st.one_of(mysql_single, mysql_double),
+        ),
+        "postgresql": (
+            st.one_of(line.map(lambda t: "--" + t + "\n"), nested),
+            st.one_of(standard, dollar),
+        ),
+        "sqlite": (
+            st.one_of(line.map(lambda t: "--" + t + "\n"), words.map(lambda t: "/*" + t + "*/")),
+            standard,
+        ),
+    }
+
+
+DIALECT_TEXT = _dialect_text()
 
 
 class TestSanitizeSqlShape:
@@ -267,6 +375,7 @@ def _vetted() -> set[re.Pattern[str]]:
         *_lexer._LITERALS.values(),
         _lexer._BOOLEAN,
         _lexer._IN_LIST,
+        _lexer._QUOTES,
         *([_lexer._CHARSET_START] if hasattr(_lexer, "_CHARSET_START") else []),
         _summary._SUMMARY_TOKEN,
         _redis._REDIS_ARGUMENT,
@@ -352,6 +461,12 @@ WORST_CASES: dict[str, Callable[[int], str]] = {
     "backslashes": lambda n: "SELECT 'a\\'b" + "\\'" * (n // 2),
     "backslashed strings": lambda n: "SELECT " + "'a\\''x'" * (n // 7),
     "comments": lambda n: "SELECT a /* b */ -- c\n" * (n // 22),
+    "hash comments": lambda n: "SELECT a # b\n" * (n // 13),
+    "hashes on one line": lambda n: "SELECT a " + "#" * n,
+    "hash then quote": lambda n: "SELECT a # " + "b" * n + "'",
+    "dash comments with quotes": lambda n: "SELECT a--'b\n" * (n // 13),
+    "flat comment openers": lambda n: "SELECT " + "/*" * (n // 2),
+    "nested comment closers": lambda n: "SELECT /* /* " + "*/" * (n // 2),
     "deep comments": lambda n: "SELECT /*" * (n // 9),
     "digits": lambda n: "SELECT " + "1" * n + " FROM t",
     "signed numbers": lambda n: "SELECT " + ("a" * 30 + " -1 ") * (n // 35),
@@ -361,12 +476,17 @@ WORST_CASES: dict[str, Callable[[int], str]] = {
     "in lists": lambda n: "SELECT * FROM t WHERE a IN (" + "1," * (n // 2),
     "oracle quotes": lambda n: "SELECT q'[" + "x]" * (n // 2),
     "redis": lambda n: 'SET k "' + 'a \\"' * (n // 4),
+    "redis single quotes": lambda n: "SET k '" + "a \\'" * (n // 4),
+    "redis backslashes": lambda n: 'SET k "' + "\\" * n,
 }
 
 
 def _sanitize_all(text: str) -> None:
     sanitize_sql(text, max_length=100_000)
     sanitize_sql(text, max_length=100_000, double_quoted_strings=True)
+    for system in ("mysql", "postgresql", "sqlite"):
+        sanitize_sql(text, max_length=100_000, system=system)
+        summarize_sql(text, system=system)
     summarize_sql(text)
     _sql.operation_and_collection(text)
     sanitize_redis(text)

@@ -32,7 +32,6 @@ VECTOR_TOP_K = "autobot_apm.db.vector.top_k"
 VECTOR_BEST_SCORE = "autobot_apm.db.vector.best_score"
 # Systems whose queries are commands with arguments rather than SQL text.
 COMMAND_SYSTEMS = frozenset({"redis", "valkey", "memcached"})
-DOUBLE_QUOTED_STRING_SYSTEMS = frozenset({"mysql", "mariadb"})
 # Database errors carry their server's code under one of these names (DB-API drivers).
 _STATUS_CODE_ATTRIBUTES = ("sqlstate", "pgcode", "errno", "code")
 
@@ -119,12 +118,14 @@ class DatabaseTracker(Tracker[DatabaseOperation]):
                           server_address)
         )  # fmt: skip
         server_port, batch_size = integer_argument(server_port), integer_argument(batch_size)
-        if query is not None and system not in COMMAND_SYSTEMS:
-            summary = summary or summarize_sql(query)
+        if query is not None and not _is_command_system(system):
+            summary = summary or summarize_sql(query, system=system)
             if _single_target(summary):
                 # Semconv: read operation and table from the text only when the query has
                 # one of each; otherwise the summary alone names the span.
-                guessed_operation, guessed_collection = operation_and_collection(query)
+                guessed_operation, guessed_collection = operation_and_collection(
+                    query, system=system
+                )
                 operation = operation or guessed_operation
                 collection = collection or guessed_collection
         metric_attributes = {
@@ -158,10 +159,15 @@ def _single_target(summary: str | None) -> bool:
 def _sanitized(system: str, query: str | None) -> str | None:
     if query is None:
         return None
-    if system in COMMAND_SYSTEMS:
+    if _is_command_system(system):
         return sanitize_redis(query)
-    # MySQL and MariaDB (by default) quote strings with "..." too, not only identifiers.
-    return sanitize_sql(query, double_quoted_strings=system in DOUBLE_QUOTED_STRING_SYSTEMS)
+    # The dialect decides what a literal is: MySQL's "..." strings and # comments.
+    return sanitize_sql(query, system=system)
+
+
+def _is_command_system(system: str) -> bool:
+    """``Redis`` is ``redis``: a command system read as SQL would show its values."""
+    return system.strip().lower() in COMMAND_SYSTEMS
 
 
 def _span_name(
@@ -176,7 +182,7 @@ def _span_name(
     """The semconv rule: summary, else ``{operation} {target}``, else target, else system."""
     if summary:
         return summary
-    if target is None and namespace and system not in COMMAND_SYSTEMS:
+    if target is None and namespace and not _is_command_system(system):
         target = namespace  # a Redis namespace is a number, never a useful name
     if target is None and address:
         target = f"{address}:{port}" if port else address

@@ -11,7 +11,8 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from .._privacy.redact import client_address, redact_query
+from .._privacy.headers import client_address
+from .._privacy.redact import redact_query
 from .._tracking.attributes import MAX_ATTRIBUTE_LENGTH, truncate
 
 Scope = Mapping[str, Any]

@@ -16,7 +16,7 @@ from typing import Any, Final
 from opentelemetry import propagate
 from opentelemetry.trace import Tracer
 
-from .._privacy.redact import HeaderCapture
+from .._privacy.headers import HeaderCapture
 from .._sdk.settings import parse_url_list
 from .._tracking.errors import report_internal_error
 from .._tracking.runtime import Runtime

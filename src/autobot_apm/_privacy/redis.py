@@ -14,7 +14,11 @@ from .._tracking.errors import contained
 from .query_text import SCAN_LIMIT, join_within
 
 _HIDDEN = "?"
-_REDIS_ARGUMENT = re.compile(r'"(?:[^"\\]++|\\.)*+"|\'[^\']*+\'|\S+')
+# Quoted as redis-cli quotes: a backslash escapes the next character in either quote,
+# and a quote left open runs to the end (one value, never words that shift the pairs).
+_REDIS_ARGUMENT = re.compile(
+    r'"(?:[^"\\]++|\\[\s\S]?)*+(?:"|\Z)|\'(?:[^\'\\]++|\\[\s\S]?)*+(?:\'|\Z)|\S+'
+)
 _REDIS_MAX_ARGUMENTS = 1024
 RedisRule = Callable[[list[object]], list[object]]
 

@@ -23,6 +23,7 @@ from typing import NamedTuple
 from .._tracking.errors import contained
 from .query_text import SCAN_LIMIT, as_text, join_within, truncate
 from .redis import sanitize_redis
+from .sql_dialect import GENERIC, dialect_of
 from .sql_lexer import clean
 from .sql_summary import read_operations
 
@@ -45,14 +46,14 @@ _CACHE_SIZE = 512
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
-def _clean_cached(text: str, double_quoted_strings: bool) -> str:
-    return clean(text, double_quoted_strings)
+def _clean_cached(text: str, dialect: str) -> str:
+    return clean(text, dialect)
 
 
 # The last long text cleaned, and its result. One tracked call reads its query three
 # times (summary, operation and collection, sanitized text): a long text, too big for
 # the cache, is still cleaned only once. One slot holds at most one capped text.
-_last_long: tuple[str, bool, str] = ("", False, "")
+_last_long: tuple[str, object, str] = ("", GENERIC, "")
 
 
 def _query_text(query: object) -> str:
@@ -60,29 +61,37 @@ def _query_text(query: object) -> str:
     return as_text(query)[:SCAN_LIMIT]
 
 
-def _cleaned(query: object, double_quoted_strings: bool = False) -> str:
+def _cleaned(query: object, dialect: str = GENERIC) -> str:
     global _last_long
     text = _query_text(query)
     if len(text) <= _CACHEABLE_LENGTH:
-        return _clean_cached(text, double_quoted_strings)
-    last_text, last_flag, last_result = _last_long  # one read: safe across threads
-    if last_flag == double_quoted_strings and last_text == text:
+        return _clean_cached(text, dialect)
+    last_text, last_dialect, last_result = _last_long  # one read: safe across threads
+    if last_dialect == dialect and last_text == text:
         return last_result
-    result = clean(text, double_quoted_strings)
-    _last_long = (text, double_quoted_strings, result)
+    result = clean(text, dialect)
+    _last_long = (text, dialect, result)
     return result
 
 
 @contained("")
-def sanitize_sql(query: str, max_length: int = 2048, *, double_quoted_strings: bool = False) -> str:
+def sanitize_sql(
+    query: str,
+    max_length: int = 2048,
+    *,
+    double_quoted_strings: bool = False,
+    system: str | None = None,
+) -> str:
     """Replace every literal in ``query`` with ``?``, drop comments, collapse ``IN`` lists.
 
     Identifiers, keywords and placeholders (``?``, ``%s``, ``%(name)s``, ``$1``,
-    ``:name``, ``@p1``) are kept; whitespace runs become one space. Set
-    ``double_quoted_strings`` for MySQL and MariaDB, where ``"..."`` is a string, not
-    an identifier. The result has at most ``max_length`` characters, cut between tokens.
+    ``:name``, ``@p1``) are kept; whitespace runs become one space. ``system`` (a
+    ``db.system.name``, any case) picks the dialect: MySQL and its kin read ``"..."``
+    as a string and ``#`` as a comment; ``double_quoted_strings`` asks for the former
+    alone. An unknown system is read by every dialect at once, and the text cut where
+    they disagree. The result has at most ``max_length`` characters, cut between tokens.
     """
-    return truncate(_cleaned(query, double_quoted_strings), max_length)
+    return truncate(_cleaned(query, dialect_of(system, double_quoted_strings)), max_length)
 
 
 # --- summary -------------------------------------------------------------------------------
@@ -94,9 +103,9 @@ class _Analysis(NamedTuple):
     collection: str | None
 
 
-def _analyze(text: str) -> _Analysis:
+def _analyze(text: str, dialect: str) -> _Analysis:
     # Read from the sanitized text: a literal can never end up in a summary or a name.
-    operations = read_operations(_cleaned(text))
+    operations = read_operations(_cleaned(text, dialect))
     words = [word for op in operations for word in (op.name, *op.targets)]
     main = next((op for op in operations if op.depth == 0), None)
     main = main or next(iter(operations), None)
@@ -108,23 +117,23 @@ def _analyze(text: str) -> _Analysis:
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
-def _analyze_cached(text: str) -> _Analysis:
-    return _analyze(text)
+def _analyze_cached(text: str, dialect: str) -> _Analysis:
+    return _analyze(text, dialect)
 
 
-_last_long_analysis: tuple[str, _Analysis | None] = ("", None)
+_last_long_analysis: tuple[str, _Analysis | None] | tuple[str, _Analysis | None, str] = ("", None)
 
 
-def _analysis(query: object) -> _Analysis:
+def _analysis(query: object, system: str | None) -> _Analysis:
     global _last_long_analysis
-    text = _query_text(query)
+    text, dialect = _query_text(query), dialect_of(system)
     if len(text) <= _CACHEABLE_LENGTH:
-        return _analyze_cached(text)
-    last_text, last_analysis = _last_long_analysis
-    if last_analysis is not None and last_text == text:
-        return last_analysis
-    analysis = _analyze(text)
-    _last_long_analysis = (text, analysis)
+        return _analyze_cached(text, dialect)
+    last = _last_long_analysis
+    if last[1] is not None and last[0] == text and last[2:] == (dialect,):
+        return last[1]
+    analysis = _analyze(text, dialect)
+    _last_long_analysis = (text, analysis, dialect)
     return analysis
 
 
@@ -133,23 +142,25 @@ _NO_OPERATION: tuple[str | None, str | None] = (None, None)
 
 
 @contained(_NO_SUMMARY)
-def summarize_sql(query: str) -> str | None:
+def summarize_sql(query: str, *, system: str | None = None) -> str | None:
     """The semconv ``db.query.summary``: operations and their targets in query order.
 
     ``SELECT * FROM songs s JOIN artists a ON ...`` gives ``SELECT songs artists``;
     words keep the case they were written in. At most 255 characters, cut between
     words; None when the text names no operation this function knows.
     """
-    return _analysis(query).summary
+    return _analysis(query, system).summary
 
 
 @contained(_NO_OPERATION)
-def operation_and_collection(query: str) -> tuple[str | None, str | None]:
+def operation_and_collection(
+    query: str, *, system: str | None = None
+) -> tuple[str | None, str | None]:
     """The main statement's operation (as written) and its first target, for a span name.
 
     ``WITH recent AS (SELECT ...) DELETE FROM jobs ...`` gives ``("DELETE", "jobs")``;
     ``SELECT * FROM (SELECT ...) t`` gives ``("SELECT", None)``: an anonymous table is
     no target.
     """
-    analysis = _analysis(query)
+    analysis = _analysis(query, system)
     return analysis.operation, analysis.collection

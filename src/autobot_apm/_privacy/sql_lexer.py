@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from .query_text import SCAN_LIMIT, word_set
+from .sql_dialect import DIALECTS, FLAT, GENERIC_DOUBLE_QUOTED, MYSQL, NESTED
 
 _NUMBER_TAIL = r"\d*(?:\.\d*)?(?:[eE][+-]?\d+)?[\w$]*"  # after the first digit; 0xFF, 1e-3
 _NUMBER = rf"(?:\d|\.\d){_NUMBER_TAIL}"
@@ -27,7 +28,7 @@ def _block_comment(depth: int) -> str:
     return r"\*(?:[^*/]++|\*(?!/)|/(?!\*)" + inner + r")*+(?:\*/|\Z)"
 
 
-def _literal_pattern(double_quoted_strings: bool) -> re.Pattern[str]:
+def _literal_pattern(dialect: str) -> re.Pattern[str]:
     """One alternative per literal kind, each opening with one fixed character.
 
     Fixed first characters let the regex engine skip, in C, every position that cannot
@@ -36,19 +37,15 @@ def _literal_pattern(double_quoted_strings: bool) -> re.Pattern[str]:
     """
     double = (
         rf'"(?P<double>{_DQ_STRING_BODY})'
-        if double_quoted_strings
+        if dialect in (MYSQL, GENERIC_DOUBLE_QUOTED)
         else r'"(?P<keep>(?:[^"]++|"")*+")|"(?P<hide>[\s\S]*)'
     )
     alternatives = [
         double,
         r"`(?P<keep_backquoted>(?:[^`]++|``)*+`)|`(?P<hide_backquoted>[\s\S]*)",
-        r"-(?P<comment>-[^\n]*)",
-        # MySQL's `#` comment, taken only at the start of a line, where it cannot be one
-        # of PostgreSQL's `#` operators. clean() puts a newline before the text.
-        r"\n(?P<hash_comment>[ \t]*#[^\n]*)",
+        *_comment_alternatives(dialect),
         rf"-(?P<minus>\s*{_NUMBER})",
         rf"\+(?P<plus>\s*{_NUMBER})",
-        rf"/(?P<block_comment>{_block_comment(3)}|\*[\s\S]*)",  # deeper nesting: hide the rest
         rf"'(?P<single>{_STRING_BODY})",
         r"\$(?P<dollar>(?<![\w$]\$)(?P<tag>(?:[^\W\d]\w*)?)\$[\s\S]*?(?:\$(?P=tag)\$|\Z))",
         r":(?P<keep_bind>(?<![\w\]):]:)\d+)",  # Oracle's :1, but not the 2 of a[1:2]
@@ -59,6 +56,32 @@ def _literal_pattern(double_quoted_strings: bool) -> re.Pattern[str]:
     return re.compile("|".join(alternatives))
 
 
+def _comment_alternatives(dialect: str) -> list[str]:
+    """Comments as ``dialect`` reads them; an unknown dialect gets every reading at once.
+
+    Under the generic reading a comment whose end depends on the dialect is matched by a
+    ``*_check`` group: :func:`_replace_comment` cuts the text when the readings differ.
+    """
+    if dialect == MYSQL:
+        return [
+            r"-(?P<comment>-(?=[\s\x00-\x1f]|\Z)[^\n]*)",  # MySQL: `--1` is no comment
+            r"#(?P<hash_comment>[^\n]*)",
+            r"/(?P<block_comment>\*[\s\S]*?(?:\*/|\Z))",  # MySQL comments do not nest
+        ]
+    nested = rf"/(?P<{{name}}>{_block_comment(3)}|\*[\s\S]*)"  # deeper nesting: hide the rest
+    if dialect == NESTED:
+        return [r"-(?P<comment>-[^\n]*)", nested.format(name="block_comment")]
+    if dialect == FLAT:
+        return [r"-(?P<comment>-[^\n]*)", r"/(?P<block_comment>\*[\s\S]*?(?:\*/|\Z))"]
+    return [
+        r"-(?P<comment_check>-[^\n]*)",
+        # MySQL's `#` comment or another dialect's operator or name: the rest of the
+        # line is dropped, and the text cut when it holds a quote either reading pairs.
+        r"#(?P<hash_check>[^\n'\"`$]*+(?P<hash_quote>['\"`$])?)",
+        nested.format(name="block_check"),
+    ]
+
+
 def _oracle_quote(letter: str) -> str:
     """Oracle's q'[it's]': the quote closes only after the chosen delimiter."""
     group = f"delimiter_{letter}"
@@ -67,7 +90,8 @@ def _oracle_quote(letter: str) -> str:
     return rf"{letter}(?P<oracle_{letter}>(?<![\w$]{letter})'(?:{closings}|{other}|[\s\S]*))"
 
 
-_LITERALS = {flag: _literal_pattern(flag) for flag in (False, True)}
+_LITERALS = {dialect: _literal_pattern(dialect) for dialect in DIALECTS}
+_QUOTES = re.compile(r"['\"`$]")
 _CHARSET_PREFIX = re.compile(r"_[A-Za-z]\w*")
 _WORD_RUN = re.compile(r"\w*")  # matched on reversed text: the word before a position
 _CHARSET_START = re.compile(r"_[A-Za-z]")
@@ -90,12 +114,31 @@ def _replace_literal(match: re.Match[str]) -> str:
         return match.group()
     if kind in ("comment", "block_comment", "hash_comment"):
         return " "
+    if kind.endswith("_check"):
+        return _replace_comment(match, kind)
     if kind in ("single", "double"):
         return _replace_string(match)
     if kind in ("minus", "plus") and not _is_sign(match.string, match.start()):
         text = match.group()
         return text[: len(text) - len(text[1:].lstrip())] + "?"  # keep a subtraction
     return "?"
+
+
+def _replace_comment(match: re.Match[str], kind: str) -> str:
+    """A comment read by an unknown dialect: gone, or a cut where dialects disagree."""
+    text, start, end = match.string, match.start(), match.end()
+    if kind == "hash_check":
+        return " " if match.group("hash_quote") is None else _CUT_MARK
+    if kind == "block_check":
+        # Where comments do not nest, the first `*/` ends this one: a later end means
+        # the text between is code to one dialect and comment to another.
+        first_end = text.find("*/", start + 2, end)
+        return " " if first_end < 0 or first_end + 2 == end else _CUT_MARK
+    # `--` (comment_check): MySQL reads `--x` as two minus signs, other dialects as a
+    # comment; only a quote on that line makes the two readings pair quotes differently.
+    if text[start + 2 : start + 3].isspace() or not _QUOTES.search(text, start, end):
+        return " "
+    return _CUT_MARK
 
 
 def _replace_string(match: re.Match[str]) -> str:
@@ -171,11 +214,26 @@ def _remove_prefixes(text: str) -> str:
     return "".join(parts)
 
 
-def clean(text: str, double_quoted_strings: bool) -> str:
+def _replace_literals(pattern: re.Pattern[str], text: str) -> str:
+    """``pattern.sub(_replace_literal, text)``, stopping at the first cut: nothing after
+    a cut is kept, so nothing after it is read (a cut is never a dearer path)."""
+    pieces: list[str] = []
+    done = 0
+    for match in pattern.finditer(text):
+        replacement = _replace_literal(match)
+        pieces += (text[done : match.start()], replacement)
+        done = match.end()
+        if replacement == _CUT_MARK:
+            return "".join(pieces)
+    pieces.append(text[done:])
+    return "".join(pieces)
+
+
+def clean(text: str, dialect: str) -> str:
     """Sanitized ``text``, not yet truncated: literals ``?``, comments gone, IN collapsed."""
     # The marks must mean only what this function put there.
-    text = "\n" + text[:SCAN_LIMIT].replace(_CUT_MARK, " ").replace(_PREFIX_MARK, " ")
-    text = _LITERALS[double_quoted_strings].sub(_replace_literal, text)
+    text = text[:SCAN_LIMIT].replace(_CUT_MARK, " ").replace(_PREFIX_MARK, " ")
+    text = _replace_literals(_LITERALS[dialect], text)
     text = text.partition(_CUT_MARK)[0] + ("?" if _CUT_MARK in text else "")
     if _PREFIX_MARK in text:
         text = _remove_prefixes(text)
