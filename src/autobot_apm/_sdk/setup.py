@@ -195,6 +195,7 @@ def shutdown(timeout: float | None = None) -> bool:
     with _lock:
         settings: Settings | None = _state["settings"]
         owned: tuple[Any, ...] = _state["owned"]
+        pending = _health.unfinished() if owned else []  # not those of a later configure()
         sampler = _state.pop("sampler", None)
         _logs.shutdown_logging(_state.pop("logs", None))
         _state.update(settings=None, owned=())
@@ -204,6 +205,8 @@ def shutdown(timeout: float | None = None) -> bool:
     if settings is not None and owned:
         cap = settings.shutdown_timeout if timeout is None else max(0.0, timeout)
         flushed = _run_bounded([provider.shutdown for provider in owned], cap)
+        if not flushed:
+            _health.write_off_unsent(pending)
     if sampler is not None:
         sampler.stop()  # after the final collection, which still reads its gauges
     return flushed

@@ -200,8 +200,13 @@ def adopt() -> Runtime | None:
     runtime = current
     if runtime is not None or _adopter is None:
         return runtime
-    tracer_provider, meter_provider = global_providers()
-    if tracer_provider is _quiet_tracer_provider and meter_provider is _quiet_meter_provider:
+    if _FAST_GLOBALS:  # inlined: this runs on every untracked ``with`` block
+        if (
+            _trace_api._TRACER_PROVIDER is _quiet_tracer_provider
+            and _metrics_api._METER_PROVIDER is _quiet_meter_provider
+        ):
+            return None
+    elif global_providers() == (_quiet_tracer_provider, _quiet_meter_provider):
         return None
     return _adopter()
 
