@@ -284,7 +284,8 @@ SETTINGS: tuple[Setting, ...] = (
         ("OTEL_EXPORTER_OTLP_HEADERS",),
         parse_headers,
         {},
-        "Headers sent with every export (k=v,...); never logged.",
+        "Headers sent with every export (k=v,...): names are HTTP tokens, values printable "
+        "ASCII; never logged.",
         secret=True,
     ),
     Setting(
