@@ -149,3 +149,64 @@ class TestRanges:
             resolve({"endpoint": "ftp://alice:s3cret@collector:4317"}, environ={})
         assert "s3cret" not in str(caught.value)
         assert "alice" not in str(caught.value)
+
+
+HEADERS_VARIABLE = "OTEL_EXPORTER_OTLP_HEADERS"
+
+
+class TestSendableHeaders:
+    """Headers and endpoints that no exporter could send fail at configure time."""
+
+    @pytest.mark.parametrize(
+        ("arguments", "environ", "setting"),
+        [
+            ({"headers": {"X Api Key": "s3cret"}}, {}, "headers"),
+            ({"headers": {"x-api-key": "s3cret\r\nInjected: 1"}}, {}, "headers"),
+            ({"headers": {"x-api-key": "s3cret\x00"}}, {}, "headers"),
+            ({"headers": {"x-api-key": "s3cret-é"}}, {}, "headers"),
+            ({}, {HEADERS_VARIABLE: "x-api-key=s3cret%0A"}, HEADERS_VARIABLE),
+            ({}, {HEADERS_VARIABLE: "bad%20name=s3cret"}, HEADERS_VARIABLE),
+        ],
+    )
+    def test_unsendable_headers_name_the_setting_not_the_secret(self, arguments, environ, setting):
+        """The error names the setting and the header, never the header's value."""
+        with pytest.raises(ConfigurationError) as caught:
+            resolve(arguments, environ=environ)
+        assert setting == caught.value.setting
+        assert "s3cret" not in str(caught.value)
+        assert "s3cret" not in repr(caught.value.value)
+
+    @pytest.mark.parametrize(
+        ("arguments", "environ", "setting"),
+        [
+            ({"endpoint": "http://col lector:4317"}, {}, "endpoint"),
+            ({"endpoint": "http://collector:4317/a\nb"}, {}, "endpoint"),
+            ({}, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://a b:4317"}, "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        ],
+    )
+    def test_endpoint_with_spaces_is_refused(self, arguments, environ, setting):
+        """A URL with a space inside is a ConfigurationError naming the setting."""
+        with pytest.raises(ConfigurationError) as caught:
+            resolve(arguments, environ=environ)
+        assert setting == caught.value.setting
+
+    def test_valid_headers_pass(self):
+        """Tokens with printable values are accepted as they are."""
+        headers = {"X-Api-Key": "abc 123", "authorization": "Bearer t0k=n"}
+        assert headers == resolve({"headers": headers}, environ={}).headers
+
+
+def test_import_never_raises_because_of_the_environment():
+    """`import autobot_apm` in an environment full of garbage settings succeeds."""
+    import os
+    import subprocess
+    import sys
+
+    from autobot_apm._sdk.settings import SETTINGS
+
+    garbage = {variable: "\x01 garbage \u2603 =,=%zz" for s in SETTINGS for variable in s.env}
+    result = subprocess.run(
+        [sys.executable, "-c", "import autobot_apm, autobot_apm.testing; print('ok')"],
+        env={**os.environ, **garbage}, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert ("ok\n", 0) == (result.stdout, result.returncode), result.stderr

@@ -1,9 +1,13 @@
 """Counting of telemetry that never reached the collector."""
 
+import threading
+
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+import autobot_apm as apm
+from autobot_apm._sdk import exporters as _exporters
 from autobot_apm._sdk import health as _health
 
 
@@ -88,3 +92,46 @@ def test_warning_is_logged_once_per_kind(caplog):
     warnings = [r for r in caplog.records if "dropped" in r.getMessage()]
     assert 1 == len(warnings)
     assert 3 == _health.telemetry_health()["dropped"]["traces.queue_full"]
+
+
+class BlockingExporter(SpanExporter):
+    """Its exports hang until released, as with a collector that stopped answering."""
+
+    def __init__(self):
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.closed = threading.Event()
+
+    def export(self, spans):
+        self.entered.set()
+        self.release.wait(30)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self):
+        self.closed.set()
+
+
+def test_spans_left_when_shutdown_gives_up_are_counted(monkeypatch):
+    """shutdown() gives up on a hung export: the spans in that export and those still
+    queued are counted as dropped (shutdown_timeout), and not counted again when the
+    abandoned export finally ends."""
+    exporter = BlockingExporter()
+    monkeypatch.setattr(_exporters, "span_exporter", lambda settings: exporter)
+    apm.configure(exporter="none", span_batch_size=2, span_schedule_delay=600)
+    try:
+        for _ in range(2):  # a full batch: the export thread takes it and hangs
+            with apm.track_cache("blocked"):
+                pass
+        assert exporter.entered.wait(10)
+        for _ in range(3):  # these stay queued
+            with apm.track_cache("blocked"):
+                pass
+        assert not apm.shutdown(timeout=0)
+        assert {"traces.shutdown_timeout": 5} == _health.telemetry_health()["dropped"]
+    finally:
+        exporter.release.set()
+        apm.shutdown(timeout=0)
+    assert exporter.closed.wait(10)  # the abandoned shutdown has run to its end
+    health = _health.telemetry_health()
+    assert {"traces.shutdown_timeout": 5} == health["dropped"]
+    assert "traces" not in health["exported"]

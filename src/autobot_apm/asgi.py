@@ -101,7 +101,7 @@ class APMMiddleware:
         if scope["type"] == "lifespan":
             await self.app(scope, receive, _flushing_at_shutdown(send))
             return
-        runtime = _runtime.current
+        runtime = _runtime.current or _runtime.adopt()
         if scope["type"] != "http" or runtime is None or REQUEST_KEY in scope:
             await self.app(scope, receive, send)
             return

@@ -97,7 +97,7 @@ class HttpClientTracker(Tracker[HttpClientOperation]):
 
 def tracker_for(request: Any) -> HttpClientTracker | None:
     """A tracker for ``request``, or None when this request must go untracked."""
-    if _runtime.current is None or _suppressed():
+    if (_runtime.current or _runtime.adopt()) is None or _suppressed():
         return None
     try:
         return HttpClientTracker(str(request.method), str(request.url))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -80,17 +81,67 @@ def reset() -> None:
         _warned.clear()
 
 
+class _InFlight:
+    """The items of the export under way, and whether shutdown() already wrote them off.
+
+    When shutdown() gives up on an export that hangs, the items in it are counted as
+    dropped there and then; if the abandoned export ends later, it is not counted again.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items = 0
+        self._written_off = False
+
+    def start(self, items: int) -> None:
+        with self._lock:
+            self._items = items
+
+    def end(self) -> bool:
+        """The export returned: whether its outcome is still ours to count."""
+        with self._lock:
+            self._items = 0
+            return not self._written_off
+
+    def write_off(self) -> int:
+        """Stop counting outcomes; return the items of the export still under way."""
+        with self._lock:
+            items, self._items = (0 if self._written_off else self._items), 0
+            self._written_off = True
+            return items
+
+
+# Pipelines whose shutdown has not finished, for write_off_unsent().
+_unfinished: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def unfinished() -> list[Any]:
+    """The counting pipelines (span processors, metric exporters) not shut down yet."""
+    return list(_unfinished)
+
+
+def write_off_unsent(pipelines: list[Any]) -> None:
+    """shutdown() gave up waiting: count what these still hold (queued or being
+    exported) as lost, with the reason shutdown_timeout."""
+    for pipeline in pipelines:
+        pipeline.write_off()
+
+
 class CountingSpanExporter(SpanExporter):
     """Wraps the real exporter; counts what it delivered and what it failed to."""
 
     def __init__(self, inner: SpanExporter) -> None:
         self.inner = inner
+        self.in_flight = _InFlight()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.in_flight.start(len(spans))
         try:
             result = self.inner.export(spans)
         except Exception:
             result = SpanExportResult.FAILURE
+        if not self.in_flight.end():
+            return result
         if result is SpanExportResult.SUCCESS:
             count_exported("traces", len(spans))
         else:
@@ -113,15 +164,20 @@ class CountingMetricExporter(MetricExporter):
             preferred_aggregation=inner._preferred_aggregation,
         )
         self.inner = inner
+        self.in_flight = _InFlight()
+        _unfinished.add(self)
 
     def export(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
     ) -> MetricExportResult:
         points = _count_points(metrics_data)
+        self.in_flight.start(points)
         try:
             result = self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
         except Exception:
             result = MetricExportResult.FAILURE
+        if not self.in_flight.end():
+            return result
         if result is MetricExportResult.SUCCESS:
             count_exported("metrics", points)
         else:
@@ -133,6 +189,11 @@ class CountingMetricExporter(MetricExporter):
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
         self.inner.shutdown(timeout_millis=timeout_millis, **kwargs)
+        _unfinished.discard(self)  # the final collection was exported (or counted) first
+
+    def write_off(self) -> None:
+        _unfinished.discard(self)
+        count_dropped("metrics", "shutdown_timeout", self.in_flight.write_off())
 
 
 def _count_points(metrics_data: MetricsData) -> int:
@@ -145,7 +206,28 @@ def _count_points(metrics_data: MetricsData) -> int:
 
 
 class CountingBatchSpanProcessor(BatchSpanProcessor):
-    """The SDK's batch processor, counting the spans it drops because its queue is full."""
+    """The SDK's batch processor, counting the spans it drops: because its queue is full,
+    or because shutdown ended (or gave up) before they were exported."""
+
+    def __init__(self, span_exporter: SpanExporter, **options: Any) -> None:
+        super().__init__(span_exporter, **options)
+        self._counting = span_exporter if isinstance(span_exporter, CountingSpanExporter) else None
+        _unfinished.add(self)
+
+    def shutdown(self) -> None:
+        super().shutdown()  # type: ignore[no-untyped-call]
+        # The SDK stops exporting when its own wait runs out, leaving the rest queued.
+        self.write_off()
+
+    def write_off(self) -> None:
+        """Count the spans still queued or being exported as lost; once."""
+        _unfinished.discard(self)
+        in_flight = self._counting.in_flight.write_off() if self._counting else 0
+        batch = getattr(self, "_batch_processor", None)
+        queue = getattr(batch, "_queue", None)
+        # Left in place: an abandoned export that resumes may still send them, uncounted.
+        queued = len(queue) if queue is not None else 0
+        count_dropped("traces", "shutdown_timeout", queued + in_flight)
 
     def on_end(self, span: ReadableSpan) -> None:
         if span.context is not None and span.context.trace_flags.sampled and self._queue_full():

@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlsplit
 from .._llm.content import parse_content_capture
 from .._llm.settings import parse_prices
 from .._tracking.errors import ConfigurationError
+from .headers import check_headers
 from .prometheus import parse_listen_address
 
 Parser = Callable[[str, Any], Any]
@@ -136,6 +137,8 @@ def parse_endpoint(name: str, value: Any) -> str | None:
         return None
     if not isinstance(value, str):
         raise ConfigurationError(name, value, "expected a URL such as http://127.0.0.1:4317")
+    if any(char.isspace() or ord(char) < 0x20 for char in value.strip()):
+        raise ConfigurationError(name, value, "a URL cannot contain spaces or control characters")
     try:
         parts = urlsplit(value.strip())
         port = parts.port
@@ -170,6 +173,11 @@ def parse_pairs(name: str, value: Any) -> dict[str, str]:
             raise ConfigurationError(name, _redact_pairs(value), "expected key=value pairs")
         pairs[unquote(key.strip())] = unquote(val.strip())
     return pairs
+
+
+def parse_headers(name: str, value: Any) -> dict[str, str]:
+    """Export headers: pairs (see parse_pairs) that HTTP and gRPC can both carry."""
+    return check_headers(name, parse_pairs(name, value))
 
 
 def _redact_pairs(value: str) -> str:
@@ -274,9 +282,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "headers",
         ("OTEL_EXPORTER_OTLP_HEADERS",),
-        parse_pairs,
+        parse_headers,
         {},
-        "Headers sent with every export (k=v,...); never logged.",
+        "Headers sent with every export (k=v,...): names are HTTP tokens, values printable "
+        "ASCII; never logged.",
         secret=True,
     ),
     Setting(

@@ -15,6 +15,7 @@ from opentelemetry import metrics, trace
 
 from .._tracking import runtime as _runtime
 from .._version import VERSION
+from . import ambient as _ambient
 from . import health as _health
 from . import logs as _logs
 from .providers import build_meter_provider, build_resource, build_tracer_provider
@@ -22,7 +23,7 @@ from .settings import Settings, resolve
 
 logger = logging.getLogger("autobot_apm")
 
-INSTRUMENTATION_SCOPE = "autobot_apm"
+INSTRUMENTATION_SCOPE = _ambient.INSTRUMENTATION_SCOPE
 
 _lock = threading.Lock()
 _state: dict[str, Any] = {"settings": None, "owned": (), "atexit": False}
@@ -71,7 +72,8 @@ def configure(
     no endpoint configured anywhere, spans and metrics are printed to the console.
 
     If the application (or ``opentelemetry-instrument``) already installed global SDK
-    providers, they are used as they are: autobot-apm adds no exporter of its own.
+    providers, they are used as they are: autobot-apm adds no exporter of its own, and
+    logs at INFO which of the given settings it therefore could not apply.
 
     Raises :class:`ConfigurationError` naming the setting when a value is malformed.
 
@@ -87,6 +89,7 @@ def configure(
             _warn_if_changed(_state["settings"], settings)
             return
         _state["settings"] = settings
+        _ambient.stop()
         if settings.disabled:
             _runtime.install(None)
             return
@@ -102,7 +105,9 @@ def configure(
         if not _state["atexit"]:
             _flush_at_exit()
             _state["atexit"] = True
-    _runtime.install(runtime)
+        # Under the lock: a shutdown() in another thread must see settings and runtime
+        # change together, or is_configured() could be true with no runtime installed.
+        _runtime.install(runtime)
 
 
 def _rebuild_in_child() -> None:
@@ -118,6 +123,7 @@ def _rebuild_in_child() -> None:
     global _lock
     _lock = threading.Lock()
     _health.reset_after_fork()
+    _ambient.reset_after_fork()
     settings: Settings | None = _state["settings"]
     if settings is None or settings.disabled or not _state["owned"]:
         return
@@ -189,14 +195,18 @@ def shutdown(timeout: float | None = None) -> bool:
     with _lock:
         settings: Settings | None = _state["settings"]
         owned: tuple[Any, ...] = _state["owned"]
+        pending = _health.unfinished() if owned else []  # not those of a later configure()
         sampler = _state.pop("sampler", None)
         _logs.shutdown_logging(_state.pop("logs", None))
         _state.update(settings=None, owned=())
-    _runtime.install(None)
+        _ambient.stop()
+        _runtime.install(None)  # with the settings, under the lock (see configure())
     flushed = True
     if settings is not None and owned:
         cap = settings.shutdown_timeout if timeout is None else max(0.0, timeout)
         flushed = _run_bounded([provider.shutdown for provider in owned], cap)
+        if not flushed:
+            _health.write_off_unsent(pending)
     if sampler is not None:
         sampler.stop()  # after the final collection, which still reads its gauges
     return flushed
@@ -254,12 +264,15 @@ def _providers(settings: Settings) -> tuple[trace.TracerProvider, metrics.MeterP
     meter_provider = metrics.get_meter_provider()
     owned: list[Any] = []
     resource = build_resource(settings)
-    if _is_proxy(tracer_provider) or tracer_provider in _installed_globally:
+    tracer_adopted = not (_is_proxy(tracer_provider) or tracer_provider in _installed_globally)
+    meter_adopted = not (_is_proxy(meter_provider) or meter_provider in _installed_globally)
+    _ambient.log_unapplied_settings(settings, tracer_adopted, meter_adopted)
+    if not tracer_adopted:
         tracer_provider = _install(
             build_tracer_provider(settings, resource), trace.set_tracer_provider
         )
         owned.append(tracer_provider)
-    if _is_proxy(meter_provider) or meter_provider in _installed_globally:
+    if not meter_adopted:
         meter_provider = _install(
             build_meter_provider(settings, resource), metrics.set_meter_provider
         )

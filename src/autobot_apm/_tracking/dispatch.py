@@ -55,11 +55,10 @@ def decorate(tracker: Tracker[Any], fn: F) -> F:
         wrapper = _coroutine_wrapper(tracker)
     else:
         wrapper = _function_wrapper(tracker)
-    # Untracked (no runtime installed), wrapt calls ``fn`` itself and skips ``wrapper``.
-    # wrapt tests ``enabled`` with PyObject_Not, so a list's length is its truth; its
-    # stubs only name objects with __bool__, hence the ignore.
-    enabled = _runtime.active
-    return cast(F, wrapt.FunctionWrapper(cast(Callable[..., Any], fn), wrapper, enabled))  # type: ignore[arg-type]
+    # Untracked (no runtime, no SDK provider of the process's own), wrapt calls ``fn``
+    # itself and skips ``wrapper``: ``enabled`` is called first (see runtime.enabled).
+    enabled = _runtime.enabled
+    return cast(F, wrapt.FunctionWrapper(cast(Callable[..., Any], fn), wrapper, enabled))
 
 
 def _function_wrapper(tracker: Tracker[Any]) -> Wrapper:

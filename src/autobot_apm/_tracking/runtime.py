@@ -1,8 +1,10 @@
 """The live telemetry runtime: the tracer, the meter and instruments created once.
 
 ``current`` is ``None`` until :func:`autobot_apm.configure` succeeds (or when the SDK is
-disabled). Every tracked call reads it once; ``None`` sends the call straight through,
-which is what keeps the unconfigured path nearly free.
+disabled), unless the process installed OpenTelemetry SDK providers of its own: then
+:func:`adopt` builds a runtime over them at the first tracked call. Every tracked call
+reads ``current`` once; ``None`` with only the API's placeholder providers sends the call
+straight through, which is what keeps the unconfigured path nearly free.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
 
+from opentelemetry import trace as _trace_api
 from opentelemetry.metrics import Counter, Histogram, Meter, UpDownCounter
+from opentelemetry.metrics import _internal as _metrics_api
 from opentelemetry.trace import Tracer
 
 from .._sdk.settings import Settings
@@ -141,12 +145,87 @@ def _make_instrument(meter: Meter, spec: MetricSpec) -> Any:
 
 current: Runtime | None = None
 
-# Holds the current runtime, or nothing. wrapt tests its truth in C before calling a
-# tracker's wrapper (``FunctionWrapper(enabled=...)``) and, when it is empty, calls the
-# decorated function itself: an untracked call runs no Python code of ours. A list, not
-# a function, because wrapt would call a function but only tests a list's length.
-# install() keeps it in step with ``current``.
+# Holds the current runtime, or nothing; install() keeps it in step with ``current``.
 active: list[Runtime] = []
+
+# The global providers last seen to record nothing (unset, the API's no-op ones, or ours
+# after shutdown()), by identity. Until the process installs another, enabled() answers
+# False with two attribute reads and no call. _UNSEEN matches nothing, so the first
+# tracked call of the process goes to the adopter, which looks and records what it saw.
+_UNSEEN = object()
+_quiet_tracer_provider: object = _UNSEEN
+_quiet_meter_provider: object = _UNSEEN
+# Set by _sdk.ambient (which imports this module): builds a runtime over the process's
+# own SDK providers, or marks them quiet and returns None.
+_adopter: Callable[[], Runtime | None] | None = None
+
+# The API keeps its global providers in these module attributes (None until one is set).
+# Reading them costs far less than get_tracer_provider(), which also reads os.environ.
+_FAST_GLOBALS = hasattr(_trace_api, "_TRACER_PROVIDER") and hasattr(_metrics_api, "_METER_PROVIDER")
+
+
+def global_providers() -> tuple[object, object]:
+    """The global tracer and meter providers, as the identity checks compare them."""
+    if _FAST_GLOBALS:
+        return _trace_api._TRACER_PROVIDER, _metrics_api._METER_PROVIDER
+    return _trace_api.get_tracer_provider(), _metrics_api.get_meter_provider()
+
+
+def _enabled_fast() -> bool:
+    if current is not None:
+        return True
+    if (
+        _trace_api._TRACER_PROVIDER is _quiet_tracer_provider
+        and _metrics_api._METER_PROVIDER is _quiet_meter_provider
+    ):
+        return False
+    return adopt() is not None
+
+
+def _enabled_public() -> bool:
+    return current is not None or adopt() is not None
+
+
+# wrapt calls this before each tracked call (``FunctionWrapper(enabled=...)``); False makes
+# it call the decorated function itself, with no Python code of ours beyond this check.
+enabled: Callable[[], bool] = _enabled_fast if _FAST_GLOBALS else _enabled_public
+
+
+def adopt() -> Runtime | None:
+    """The current runtime, else one over SDK providers the process installed itself.
+
+    Call sites that read ``current`` use ``current or adopt()``: the adopter runs only
+    when a global provider changed since it last looked.
+    """
+    runtime = current
+    if runtime is not None or _adopter is None:
+        return runtime
+    if _FAST_GLOBALS:  # inlined: this runs on every untracked ``with`` block
+        if (
+            _trace_api._TRACER_PROVIDER is _quiet_tracer_provider
+            and _metrics_api._METER_PROVIDER is _quiet_meter_provider
+        ):
+            return None
+    elif global_providers() == (_quiet_tracer_provider, _quiet_meter_provider):
+        return None
+    return _adopter()
+
+
+def set_adopter(adopter: Callable[[], Runtime | None]) -> None:
+    global _adopter
+    _adopter = adopter
+
+
+def mark_quiet(tracer_provider: object, meter_provider: object) -> None:
+    """Remember these global providers as recording nothing (see ``enabled``)."""
+    global _quiet_tracer_provider, _quiet_meter_provider
+    _quiet_tracer_provider, _quiet_meter_provider = tracer_provider, meter_provider
+
+
+def forget_quiet() -> None:
+    """Look at the global providers again at the next tracked call."""
+    mark_quiet(_UNSEEN, _UNSEEN)
+
 
 # Work that needs a live runtime (observable pool gauges, the sampler) registers here and
 # runs at every configure(), so it may be declared before configure() is called.

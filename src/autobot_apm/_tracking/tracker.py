@@ -79,7 +79,7 @@ class Tracker(Generic[OpT]):
         return cast(OpT, operation)
 
     def __enter__(self) -> OpT:
-        runtime = _runtime.current
+        runtime = _runtime.current or _runtime.adopt()
         operation = start_operation(self, runtime) if runtime is not None else None
         if operation is None:
             return cast(OpT, self.operation_class._inert())
