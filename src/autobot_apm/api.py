@@ -10,7 +10,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
-from ._tracking.attributes import text_argument
+from ._tracking.attributes import integer_argument, text_argument
 from ._tracking.dispatch import is_decoration_target
 from ._tracking.handle import Operation
 from ._tracking.runtime import HTTP_DURATION_BUCKETS, MetricSpec, Runtime
@@ -62,13 +62,14 @@ class ApiOperation(Operation):
         self._status_code: int | None = None
 
     def status(self, code: int) -> None:
-        """Report the HTTP status the endpoint answered with."""
-        if isinstance(code, int) and 100 <= code <= 599:
-            self._status_code = code
+        """Report the HTTP status the endpoint answered with (100 to 599, else ignored)."""
+        number = integer_argument(code)  # an int subclass by its value, no override run
+        if number is not None and 100 <= number <= 599:
+            self._status_code = number
 
     def _on_result(self, result: Any) -> Any:
-        code = getattr(result, "status_code", None)
-        if self._status_code is None and isinstance(code, int):
+        code = _status_code_of(result) if self._status_code is None else None
+        if code is not None:
             self.status(code)
         return result
 
@@ -76,11 +77,10 @@ class ApiOperation(Operation):
         if not isinstance(exc, Exception):
             super()._on_exception(exc)  # cancellation, exit: not a response status
             return
-        code = getattr(exc, "status_code", None)
         if self._status_code is None:
             # An HTTP exception (Starlette/FastAPI HTTPException) carries the status the
             # client will see; anything else escaping an endpoint becomes a 500.
-            self.status(code if isinstance(code, int) else 500)
+            self.status(_status_code_of(exc) or 500)
         if self._status_code is None or self._status_code >= 500:
             super()._on_exception(exc)
 
@@ -93,6 +93,15 @@ class ApiOperation(Operation):
                 self._set_error(str(code), None)
         if self._runtime is not None:
             self._runtime.histogram(HTTP_SERVER_DURATION).record(duration, self._metric_attributes)
+
+
+def _status_code_of(obj: object) -> int | None:
+    """``obj.status_code`` as a plain int; None when absent, not an int or raising."""
+    try:
+        code = getattr(obj, "status_code", None)
+    except Exception:  # a property or __getattr__ of the user's object
+        return None
+    return integer_argument(code)
 
 
 class _EnrichingApiOperation(ApiOperation):

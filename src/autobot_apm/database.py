@@ -7,6 +7,7 @@ from typing import Any, TypeVar, overload
 
 from opentelemetry.trace import SpanKind
 
+from ._privacy.query_text import SCAN_LIMIT
 from ._privacy.sql import operation_and_collection, sanitize_redis, sanitize_sql, summarize_sql
 from ._tracking.attributes import OTHER, integer_argument, metric_number, text_argument
 from ._tracking.dispatch import is_decoration_target, target_name
@@ -71,10 +72,10 @@ class DatabaseOperation(Operation):
 
     def _on_exception(self, exc: BaseException) -> None:
         super()._on_exception(exc)
-        code = next((getattr(exc, name) for name in _STATUS_CODE_ATTRIBUTES if
-                     isinstance(getattr(exc, name, None), str | int)), None)  # fmt: skip
+        code = next(filter(None, map(_status_code, (_attribute(exc, name) for name in
+                                                    _STATUS_CODE_ATTRIBUTES))), None)  # fmt: skip
         if code is not None:
-            self.span.set_attribute("db.response.status_code", str(code))
+            self.span.set_attribute("db.response.status_code", code)
 
     def _on_end(self, duration: float) -> None:
         runtime = self._runtime
@@ -89,6 +90,23 @@ class DatabaseOperation(Operation):
                 "autobot_apm.slow_operation",
                 {"duration_s": duration, "threshold_s": threshold},
             )
+
+
+def _attribute(obj: object, name: str) -> object:
+    """``obj.name``, None when absent or raising (the user's exception may define
+    ``__getattr__``)."""
+    try:
+        return getattr(obj, name, None)
+    except Exception:
+        return None
+
+
+def _status_code(value: object) -> str | None:
+    """A driver's error code (a str or an int, subclasses by their value) as short text."""
+    if isinstance(value, str):
+        return text_argument(value, 64)
+    number = integer_argument(value)
+    return None if number is None else str(number)
 
 
 class DatabaseTracker(Tracker[DatabaseOperation]):
@@ -118,6 +136,9 @@ class DatabaseTracker(Tracker[DatabaseOperation]):
                           server_address)
         )  # fmt: skip
         server_port, batch_size = integer_argument(server_port), integer_argument(batch_size)
+        # The query as a plain str (bytes decoded, objects rendered), cut where the
+        # sanitizer stops reading anyway; a str subclass's methods never run.
+        query = text_argument(query, SCAN_LIMIT)
         if query is not None and not _is_command_system(system):
             summary = summary or summarize_sql(query, system=system)
             if _single_target(summary):

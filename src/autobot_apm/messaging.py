@@ -23,7 +23,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind
 
-from ._tracking.attributes import OTHER
+from ._tracking.attributes import OTHER, integer_argument, text_argument
 from ._tracking.dispatch import is_decoration_target, target_name
 from ._tracking.handle import Operation
 from ._tracking.runtime import HTTP_DURATION_BUCKETS, MetricSpec, Runtime
@@ -79,16 +79,25 @@ class MessageTracker(Tracker[MessageOperation]):
 
     def __init__(
         self,
-        destination: str,
+        destination: object,
         *,
-        system: str,
-        operation: str,
-        operation_name: str | None,
+        system: object,
+        operation: object,
+        operation_name: object,
         carrier: Any,
-        message_id: str | None,
-        server_address: str | None,
-        server_port: int | None,
+        message_id: object,
+        server_address: object,
+        server_port: object,
     ) -> None:
+        # Any value is accepted, also in a ``with`` at run time: text cut to a limit, a
+        # port that is not a 64-bit int dropped, never raising.
+        destination = text_argument(destination) or OTHER
+        system = text_argument(system) or OTHER
+        operation = text_argument(operation) or "process"
+        operation_name, message_id, server_address = (
+            text_argument(value) for value in (operation_name, message_id, server_address)
+        )
+        server_port = integer_argument(server_port)
         self.operation = operation
         self.carrier = carrier
         self.duration_metric = (
@@ -203,7 +212,7 @@ def track_message(
             server_port=None,
         )(destination)
     return MessageTracker(
-        str(destination),
+        destination,
         system=system,
         operation=operation,
         operation_name=operation_name,

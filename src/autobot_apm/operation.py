@@ -21,11 +21,19 @@ from __future__ import annotations
 import enum
 import logging
 from collections.abc import Callable, Mapping
+from itertools import islice
 from typing import Any, Literal, TypeVar, overload
 
 from opentelemetry.trace import SpanKind
 
-from ._tracking.attributes import OTHER, metric_number
+from ._tracking.attributes import (
+    OTHER,
+    attribute_key,
+    integer_argument,
+    low_cardinality_label,
+    metric_number,
+    text_argument,
+)
 from ._tracking.dispatch import is_decoration_target, target_name
 from ._tracking.handle import Operation
 from ._tracking.runtime import MetricSpec, Runtime
@@ -117,7 +125,10 @@ class TrackedOperation(Operation):
             parent = parent._parent
         if parent is not None and parent._pipeline is not None:
             self._pipeline = parent._pipeline
-            self._metric_attributes[PIPELINE_NAME] = parent._pipeline
+            label = parent._metric_attributes.get(PIPELINE_NAME)
+            self._metric_attributes[PIPELINE_NAME] = label or low_cardinality_label(
+                parent._pipeline
+            )
             self.span.set_attribute(PIPELINE_NAME, parent._pipeline)
 
     def _on_item(self, item: Any) -> None:
@@ -148,9 +159,10 @@ class TrackedOperation(Operation):
         if duration > 0:
             self.span.set_attribute(THROUGHPUT, processed / duration)
         counter = runtime.counter(PIPELINE_ITEMS)
-        attributes = {OPERATION_NAME: self._metric_attributes[OPERATION_NAME]}
+        labels = self._metric_attributes  # the names as short labels (Tracker cut them)
+        attributes = {OPERATION_NAME: labels[OPERATION_NAME]}
         if self._pipeline is not None:
-            attributes[PIPELINE_NAME] = self._pipeline
+            attributes[PIPELINE_NAME] = labels[PIPELINE_NAME]
         for result, count in (("processed", processed), ("failed", failed)):
             if count:
                 counter.add(count, {**attributes, ITEM_RESULT: result})
@@ -163,24 +175,31 @@ class OperationTracker(Tracker[TrackedOperation]):
 
     def __init__(
         self,
-        name: str,
+        name: object,
         *,
-        kind: str = "internal",
-        pipeline: str | None = None,
-        modality: str | None = None,
-        metric_attributes: Mapping[str, MetricValue] | None = None,
+        kind: object = "internal",
+        pipeline: object = None,
+        modality: object = None,
+        metric_attributes: object = None,
         attributes: Mapping[str, object] | None = None,
     ) -> None:
+        # Any value is accepted, also in a ``with`` at run time: names become text cut to
+        # the attribute cap (metric labels shorter still), never raising.
+        name = text_argument(name) or OTHER
+        kind = text_argument(kind) or "internal"
         self.is_pipeline = kind == "pipeline"
-        self.pipeline = pipeline or (name if self.is_pipeline else None)
+        self.pipeline = text_argument(pipeline) or (name if self.is_pipeline else None)
+        modality = text_argument(modality)
         declared = {OPERATION_NAME: name, PIPELINE_NAME: self.pipeline, MODALITY: modality}
-        labels = metric_attributes or {}
-        span_attributes = {**(attributes or {}), **labels, **declared}
+        pairs = _pairs(metric_attributes)  # read once: a user mapping may change
+        labels = _metric_labels(pairs)
+        # All of them on the span (coerced there); only bounded types label the metric.
+        span_attributes = {**(attributes or {}), **_keyed(pairs), **declared}
         super().__init__(
             span_name=name,
             span_kind=_span_kind(kind),
             span_attributes={k: v for k, v in span_attributes.items() if v is not None},
-            metric_attributes={**_metric_labels(labels), **declared},
+            metric_attributes={**labels, **declared},
         )
 
 
@@ -193,15 +212,51 @@ def _span_kind(kind: str) -> SpanKind:
     return span_kind
 
 
-def _metric_labels(attributes: Mapping[str, MetricValue]) -> dict[str, str | bool | int]:
-    """Keep values that make bounded label sets: strings, booleans, integers, enums."""
+def _metric_labels(pairs: list[tuple[object, object]]) -> dict[str, str | bool | int]:
+    """Keep values that make bounded label sets: strings, booleans, integers, enums.
+
+    Keys that are not text, and values of other types, are dropped; strings become
+    short labels and integers plain 64-bit ints.
+    """
     labels: dict[str, str | bool | int] = {}
-    for key, value in attributes.items():
-        if isinstance(value, enum.Enum):
-            value = value.value
-        if isinstance(value, str | bool | int):
-            labels[str(key)] = value
+    for key, value in pairs:
+        name, label = attribute_key(key), _metric_label(value)
+        if name is not None and label is not None:
+            labels[name] = label
     return labels
+
+
+def _keyed(pairs: list[tuple[object, object]]) -> dict[str, object]:
+    """The pairs whose key is text, for the span (values are coerced there)."""
+    keyed: dict[str, object] = {}
+    for key, value in pairs:
+        name = attribute_key(key)
+        if name is not None:
+            keyed[name] = value
+    return keyed
+
+
+def _pairs(attributes: object) -> list[tuple[object, object]]:
+    """The first 128 items of a mapping, as plain pairs; none when it fails to iterate."""
+    if not isinstance(attributes, Mapping):
+        return []
+    try:
+        return [(key, value) for key, value in islice(attributes.items(), 128)]
+    except Exception:  # a user mapping whose items() or iteration raises
+        return []
+
+
+def _metric_label(value: object) -> str | bool | int | None:
+    if isinstance(value, enum.Enum):
+        try:
+            value = value.value
+        except Exception:
+            return None
+    if type(value) is bool:
+        return value
+    if isinstance(value, int):
+        return integer_argument(value)
+    return low_cardinality_label(value) if isinstance(value, str) else None
 
 
 @overload
@@ -248,7 +303,7 @@ def track_operation(
     if is_decoration_target(name):
         return OperationTracker(target_name(name) or OTHER)(name)
     return OperationTracker(
-        str(name),
+        name,
         kind=kind,
         pipeline=pipeline,
         modality=modality,

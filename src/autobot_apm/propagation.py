@@ -30,6 +30,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import INVALID_SPAN, Link, SpanKind
 
 from ._http.carriers import GETTER, SETTER
+from ._tracking.attributes import text_argument
 from ._tracking.errors import report_internal_error
 from ._tracking.handle import Operation
 from ._tracking.runtime import Runtime
@@ -177,4 +178,4 @@ def track_background(name: Any, /) -> Any:
     """
     if callable(name):
         return BackgroundTracker(getattr(name, "__qualname__", "background"))(name)
-    return BackgroundTracker(str(name))
+    return BackgroundTracker(text_argument(name) or "background")

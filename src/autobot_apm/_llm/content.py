@@ -105,7 +105,7 @@ def response_messages(result: object) -> list[Any] | None:
 def chunk_text(chunk: object) -> str | None:
     """The completion text a stream chunk carries, if any."""
     if chunk is None or isinstance(chunk, str):
-        return chunk
+        return _plain_text(chunk)
     data = fields(chunk)
     choices = items(data.get("choices"), 1)
     if choices:  # OpenAI: a chat delta, or a piece of a legacy completion
@@ -115,8 +115,14 @@ def chunk_text(chunk: object) -> str | None:
     elif (message := data.get("message")) is not None:  # Ollama chat
         text = get(message, "content")  # (Anthropic's message_start: a list, no text)
     else:  # Ollama generate, Anthropic content_block_delta
-        text = data.get("response") or get(data.get("delta"), "text")
-    return text if isinstance(text, str) else None
+        text = data.get("response")
+        text = text if isinstance(text, str) else get(data.get("delta"), "text")
+    return _plain_text(text)
+
+
+def _plain_text(text: object) -> str | None:
+    """A str (a subclass copied, so its methods never run); anything else None."""
+    return safe_str(text) if isinstance(text, str) else None
 
 
 class TextBuffer:

@@ -91,9 +91,14 @@ class LlmOperation(Operation):
         if self._ended:
             return
         reported = self._reported
-        if isinstance(model, str) and model:
+        # Plain text, also from a str subclass (its methods never run), cut to the cap.
+        model, id = (
+            text_argument(model) if isinstance(model, str) else None,
+            (text_argument(id) if isinstance(id, str) else None),
+        )
+        if model:
             reported.response_model = model
-        if isinstance(id, str) and id:
+        if id:
             reported.response_id = id
         if type(finish_reasons) is list or type(finish_reasons) is tuple:
             reasons = [text_argument(reason, 64) for reason in finish_reasons[:MAX_CHOICES]]

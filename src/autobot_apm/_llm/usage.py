@@ -234,5 +234,6 @@ def _set_detail(facts: LlmFacts, attribute: str, count: int | None) -> None:
 
 def _add_reason(reason: object, facts: LlmFacts) -> None:
     # A stream states each choice's reason once, in the chunk that ends that choice.
-    if reason and type(reason) is str and len(facts.finish_reasons) < MAX_CHOICES:
+    # type() first: a hostile object's __bool__ is never called.
+    if type(reason) is str and reason and len(facts.finish_reasons) < MAX_CHOICES:
         facts.finish_reasons.append(reason)

@@ -17,6 +17,7 @@ import json
 import math
 import numbers
 import operator
+import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
@@ -64,7 +65,10 @@ def truncate(text: str, max_length: int) -> str:
 
     Lone surrogates (from ``surrogateescape`` decoding) are replaced as well: they
     cannot be encoded as UTF-8, and one of them would fail the export of a whole batch.
+    A ``str`` subclass is copied to a plain ``str`` first: its methods never run.
     """
+    if type(text) is not str:
+        text = safe_str(text)
     if len(text) > max_length:
         text = text[: max_length - 1] + TRUNCATION_MARKER if max_length > 0 else ""
     if text.isascii():
@@ -77,9 +81,14 @@ def truncate(text: str, max_length: int) -> str:
 
 
 def safe_str(value: object) -> str:
-    """``str(value)``, or ``<unprintable>`` when the object's ``__str__`` fails."""
+    """``str(value)`` as a plain ``str``, or ``<unprintable>`` when ``__str__`` fails.
+
+    A ``str`` subclass is copied with ``str.__str__``, so its overridden methods never
+    run; a ``__str__`` that returns a subclass is copied the same way.
+    """
     try:
-        return str(value)
+        text = str.__str__(value) if issubclass(type(value), str) else str(value)
+        return text if type(text) is str else str.__str__(text)
     except Exception:
         return UNPRINTABLE
 
@@ -123,26 +132,43 @@ def _primitive(value: object, max_length: int) -> Primitive | _NotPrimitive | No
         )
     if type(value) is int and _INT64_MIN <= value <= _INT64_MAX:
         return value
-    if type(value) is bool or type(value) is float or value is None:
+    if type(value) is float:
+        return value if math.isfinite(value) else repr(value)  # OTLP values stay finite
+    if type(value) is bool or value is None:
         return value
     kind = type(value)
     if issubclass(kind, numbers.Integral):
         return _integer(value, max_length)
     if issubclass(kind, numbers.Real):
-        return _convert(float, value)
+        return _real(value)
     if issubclass(kind, str):  # a subclass may override len() or slicing: copy it first
         return truncate(str.__str__(value), max_length)
     if issubclass(kind, bytes | bytearray | memoryview):
-        # UTF-8 needs at most 4 bytes a character: decode no more than can be kept.
-        head = bytes(cast(bytes, value)[: 4 * max_length + 4])
-        return truncate(head.decode("utf-8", "replace"), max_length)
+        # UTF-8 needs at most 4 bytes a character: decode no more than can be kept. The
+        # buffer is read through memoryview, which no subclass method can override.
+        head = _convert(lambda data: memoryview(data)[: 4 * max_length + 4].tobytes(), value)
+        text = head.decode("utf-8", "replace") if type(head) is bytes else UNPRINTABLE
+        return truncate(text, max_length)
     return _NOT_PRIMITIVE
 
 
+def _real(value: object) -> float | str:
+    """A float subclass by its stored value (no override runs); other reals by float()."""
+    convert = float.__float__ if issubclass(type(value), float) else float
+    number = _convert(convert, value)
+    if type(number) is float and not math.isfinite(number):
+        return repr(number)
+    return number
+
+
 def _integer(value: object, max_length: int) -> int | str:
-    number = _convert(int, value)
+    # An int subclass by its stored value: its __int__ or __index__ may raise or lie.
+    number = _convert(int.__int__ if issubclass(type(value), int) else operator.index, value)
     if isinstance(number, int) and not _INT64_MIN <= number <= _INT64_MAX:
-        return truncate(str(number), max_length)  # OTLP integers are 64 bits
+        # OTLP integers are 64 bits; str() refuses ints of more than 4,300 digits.
+        text = _convert(str, number)
+        shown = text if text != UNPRINTABLE else f"<int of {number.bit_length()} bits>"
+        return truncate(shown, max_length)
     return number
 
 
@@ -329,6 +355,8 @@ def _metric_number(value: object, floats: bool) -> int | float | None:
         number = int.__int__(value)  # type: ignore[arg-type]  # the stored value, no override
     elif issubclass(kind, numbers.Integral):
         number = operator.index(value)  # type: ignore[arg-type]  # numpy integers
+    elif floats and issubclass(kind, float):
+        number = float.__float__(value)  # type: ignore[arg-type]  # the stored value
     elif floats and issubclass(kind, numbers.Real):
         number = float(value)  # type: ignore[arg-type]
     else:
@@ -365,3 +393,36 @@ def error_type(exc: BaseException | type[BaseException]) -> str:
     if not isinstance(module, str) or module == "builtins":
         return name
     return f"{module}.{name}"
+
+
+MAX_STACKTRACE_LENGTH: Final = 4 * MAX_ATTRIBUTE_LENGTH
+
+
+@contained(_NO_ATTRIBUTES)
+def exception_attributes(exc: BaseException) -> dict[str, AttributeValue]:
+    """The semconv ``exception`` event of ``exc``, bounded and never raising.
+
+    The SDK's ``record_exception`` calls ``str(exc)``, which user exceptions may make
+    raise, and keeps messages of any size. Here the message is cut to the text cap and
+    the stack trace keeps its last 16,384 characters: the frames nearest the raise and
+    the exception line. ``exc`` itself, its ``__traceback__`` included, is not touched.
+    """
+    stacktrace = _stacktrace(exc)
+    if len(stacktrace) > MAX_STACKTRACE_LENGTH:
+        stacktrace = TRUNCATION_MARKER + stacktrace[-(MAX_STACKTRACE_LENGTH - 1) :]
+    return {
+        "exception.type": truncate(error_type(exc), 256),
+        "exception.message": truncate(safe_str(exc), MAX_ATTRIBUTE_LENGTH),
+        "exception.stacktrace": truncate(stacktrace, MAX_STACKTRACE_LENGTH),
+        "exception.escaped": "False",  # as the SDK's record_exception writes it
+    }
+
+
+def _stacktrace(exc: BaseException) -> str:
+    """The formatted traceback; without chained causes and notes when reading those
+    raises (a user exception's ``__getattr__`` answers ``__notes__`` too)."""
+    try:
+        return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except Exception:
+        frames = "".join(traceback.format_tb(exc.__traceback__))
+        return f"Traceback (most recent call last):\n{frames}{error_type(exc)}: {safe_str(exc)}\n"

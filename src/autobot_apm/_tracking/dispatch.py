@@ -23,7 +23,6 @@ import wrapt
 from opentelemetry import context as otel_context
 
 from . import runtime as _runtime
-from .handle import Operation
 from .tracker import Tracker, activate, complete, deactivate, finish, record_item, start_operation
 
 F = TypeVar("F")
@@ -146,7 +145,7 @@ def _drive(
             complete(operation, stop.value)
             return stop.value
         except BaseException as exc:
-            finish(operation, exc)
+            finish(operation, None if isinstance(exc, GeneratorExit) else exc)
             raise
         finally:
             deactivate(operation)
@@ -154,20 +153,12 @@ def _drive(
         record_item(operation, item)
         try:
             sent = yield item
-        except GeneratorExit:
-            _close(operation, generator)
-            raise
         except BaseException as exc:
+            # Everything the consumer throws, GeneratorExit from close() included, goes
+            # to the user's generator as it is: what that generator does with it (yield,
+            # return, re-raise) is what the consumer sees, exactly as untracked. A
+            # generator that yields after close() gets the same RuntimeError either way.
             thrown = exc
-
-
-def _close(operation: Operation | None, generator: Generator[Any, Any, Any]) -> None:
-    activate(operation)
-    try:
-        generator.close()
-    finally:
-        finish(operation, None)
-        deactivate(operation)
 
 
 async def _drive_async(
@@ -188,7 +179,7 @@ async def _drive_async(
             complete(operation, None)
             return
         except BaseException as exc:
-            finish(operation, exc)
+            finish(operation, None if isinstance(exc, GeneratorExit) else exc)
             raise
         finally:
             deactivate(operation)
@@ -196,17 +187,5 @@ async def _drive_async(
         record_item(operation, item)
         try:
             sent = yield item
-        except GeneratorExit:
-            await _aclose(operation, generator)
-            raise
-        except BaseException as exc:
+        except BaseException as exc:  # aclose() and athrow() too: see _drive
             thrown = exc
-
-
-async def _aclose(operation: Operation | None, generator: AsyncGenerator[Any, Any]) -> None:
-    activate(operation)
-    try:
-        await generator.aclose()
-    finally:
-        finish(operation, None)
-        deactivate(operation)

@@ -16,6 +16,7 @@ from .attributes import (
     coerce,
     coerce_attributes,
     error_type,
+    exception_attributes,
     safe_str,
     truncate,
 )
@@ -156,9 +157,9 @@ class Operation:
         self._metric_attributes["error.type"] = kind
         self.span.set_attribute("error.type", kind)
         if exc is not None:
-            self.span.record_exception(exc)
-        description = f"{type(exc).__name__}: {exc}"[:256] if exc is not None else kind
-        self.span.set_status(Status(StatusCode.ERROR, description))
+            self.span.add_event("exception", exception_attributes(exc))
+        description = kind if exc is None else f"{type(exc).__name__}: {safe_str(exc)}"
+        self.span.set_status(Status(StatusCode.ERROR, truncate(description, 256)))
 
     def _set_cancelled(self) -> None:
         # Deliberate cancellation is not an error (semconv after v1.44): the status stays
