@@ -208,6 +208,19 @@ class TestInstrumentFastapi:
         assert not app._native_telemetry.enabled()
         assert other._native_telemetry.enabled()
 
+    async def test_settings_it_cannot_reach_are_reported_and_counted_once(
+        self, apm_capture, fastapi_metrics, caplog
+    ):
+        """A FastAPI that kept its settings elsewhere: a warning, and FastAPI's span is
+        enriched, still one span and one record per request."""
+        app = build_app(apm_capture, fastapi_metrics)
+        app._native_telemetry.config = dict(app._telemetry)  # no longer the same dict
+        instrument_fastapi(app)
+        await get(app, "/items/1")
+        assert any("could not switch off" in r.getMessage() for r in caplog.records)
+        assert ["fastapi"] == [s.instrumentation_scope.name for s in server_spans(apm_capture)]
+        assert (0, 1) == (apm_capture.histogram_count(DURATION), fastapi_metrics.duration_count())
+
     def test_an_app_already_serving_is_refused(self):
         """Like add_middleware: a started app's stack is built; Starlette says so."""
         app = build_app()
