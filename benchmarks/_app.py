@@ -12,7 +12,11 @@ collector's work is not. Modes:
   telemetry steps aside for it);
 - ``minimal``: a hand-written ASGI middleware making one span and one histogram record
   per request, FastAPI's own telemetry off: the floor for a middleware;
-- ``apm``: ``apm.instrument_fastapi(app)``, the way the library is meant to be used.
+- ``apm``: ``apm.instrument_fastapi(app)``, the way the library is meant to be used;
+- ``apm_add``: ``app.add_middleware(apm.APMMiddleware)``, no telemetry settings given
+  to FastAPI (the middleware switches FastAPI's own off at the lifespan startup);
+- ``apm_wrap``: ``apm.APMMiddleware(app)`` around the app, FastAPI's telemetry left as
+  it turns on by itself (the middleware makes it step aside per request).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from opentelemetry.trace import SpanKind, set_span_in_context
 
 import autobot_apm as apm
 
-MODES = ("bare", "fastapi", "contrib", "minimal", "apm")
+MODES = ("bare", "fastapi", "contrib", "minimal", "apm", "apm_add", "apm_wrap")
 NATIVE_OFF: dict[str, Any] = {"tracing": False, "metrics": False, "logs": False}
 
 Scope = MutableMapping[str, Any]
@@ -131,8 +135,14 @@ def build(mode: str) -> ASGIApp:
         return app
     if mode == "minimal":
         return OneSpanMiddleware(endpoint_app(NATIVE_OFF))
-    from autobot_apm.asgi import instrument_fastapi
+    from autobot_apm.asgi import APMMiddleware, instrument_fastapi
 
+    if mode == "apm_add":
+        app = endpoint_app()
+        app.add_middleware(APMMiddleware)
+        return app
+    if mode == "apm_wrap":
+        return APMMiddleware(endpoint_app())
     return instrument_fastapi(endpoint_app())
 
 

@@ -76,6 +76,8 @@ def apps() -> dict[str, Any]:
         "FastAPI native telemetry, server span only": endpoint_app({"operation_spans": False}),
         MINIMAL: OneSpanMiddleware(endpoint_app(NATIVE_OFF)),
         "autobot-apm instrument_fastapi": instrument_fastapi(endpoint_app()),
+        "autobot-apm app.add_middleware(APMMiddleware)": added(endpoint_app()),
+        "autobot-apm APMMiddleware(app) around it": APMMiddleware(endpoint_app()),
         "autobot-apm APMMiddleware, native telemetry off": APMMiddleware(endpoint_app(NATIVE_OFF)),
     }
     if installed(CONTRIB_FASTAPI, "opentelemetry-instrumentation-fastapi"):
@@ -85,6 +87,14 @@ def apps() -> dict[str, Any]:
         FastAPIInstrumentor.instrument_app(contrib)
         built["official OpenTelemetry FastAPI instrumentation"] = contrib
     return built
+
+
+def added(app: Any) -> Any:
+    """``app.add_middleware(APMMiddleware)``, no telemetry settings given to FastAPI."""
+    from autobot_apm.asgi import APMMiddleware
+
+    app.add_middleware(APMMiddleware)
+    return app
 
 
 def run(quick: bool, clock: str = "cpu") -> str:

@@ -40,6 +40,8 @@ LABELS = {
     "contrib": "official OpenTelemetry FastAPI instrumentation",
     "minimal": "hand-written one-span middleware",
     "apm": "autobot-apm instrument_fastapi",
+    "apm_add": "autobot-apm app.add_middleware(APMMiddleware)",
+    "apm_wrap": "autobot-apm APMMiddleware(app) around it",
 }
 
 
@@ -115,7 +117,7 @@ def burst(server: Server, connections: int, seconds: float) -> Burst:
 def available_modes(quick: bool) -> list[str]:
     if quick:  # the smoke run only checks that servers start and answer
         return ["bare", "apm"]
-    modes = ["bare", "fastapi", "contrib", "minimal", "apm"]
+    modes = ["bare", "fastapi", "contrib", "minimal", "apm", "apm_add", "apm_wrap"]
     if not installed(CONTRIB_FASTAPI, "opentelemetry-instrumentation-fastapi"):
         modes.remove("contrib")
     return modes
@@ -195,6 +197,14 @@ def budgets(servers: list[Server], bare: Server) -> list[str]:
         verdict("APMMiddleware share of bare req/s (16 conns)", share, 0.75, at_least=True),
         verdict("APMMiddleware p99 vs bare (1 conn)", p99, 2.0),
     ]
+    for other in ("apm_add", "apm_wrap"):
+        if other in found:  # every documented arrangement costs what instrument_fastapi does
+            pairs = zip(found[other].bursts[16], apm.bursts[16], strict=True)
+            versus = statistics.median(
+                a.load.requests_per_second / b.load.requests_per_second for a, b in pairs
+            )
+            label = f"{LABELS[other]} req/s vs instrument_fastapi (16 conns)"
+            lines.append(verdict(label, versus, 0.9, at_least=True))
     if "contrib" in found:
         pairs = zip(apm.bursts[16], found["contrib"].bursts[16], strict=True)
         versus = statistics.median(

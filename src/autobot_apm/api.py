@@ -10,8 +10,10 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
+from ._http.fastapi import check_route_order, remember_tracked_original
 from ._tracking.attributes import integer_argument, text_argument
 from ._tracking.dispatch import is_decoration_target
+from ._tracking.errors import contained
 from ._tracking.handle import Operation
 from ._tracking.runtime import HTTP_DURATION_BUCKETS, MetricSpec, Runtime
 from ._tracking.tracker import Tracker
@@ -19,6 +21,7 @@ from ._tracking.tracker import Tracker
 __all__ = ["ApiOperation", "track_api"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 HTTP_SERVER_DURATION = MetricSpec(
     "http.server.request.duration", "histogram", "s",
@@ -141,6 +144,10 @@ class ApiTracker(Tracker[ApiOperation]):
             },
         )
 
+    def __call__(self, fn: T) -> T:
+        _note_route_order(fn)
+        return super().__call__(fn)
+
     def _start(self, runtime: Runtime, parent_context: otel_context.Context | None) -> ApiOperation:
         server_span = trace.get_current_span(parent_context)
         if getattr(server_span, "kind", None) is SpanKind.SERVER and server_span.is_recording():
@@ -152,6 +159,14 @@ class ApiTracker(Tracker[ApiOperation]):
                 server_span.update_name(server_span_name(str(method), self.route))
             return _EnrichingApiOperation(self, runtime, server_span, owns_span=False)
         return super()._start(runtime, parent_context)
+
+
+@contained(None)
+def _note_route_order(fn: object) -> None:
+    """Stacked above ``@app.get(...)``, track_api would wrap a function the router never
+    calls: say so now, and let APMMiddleware name such routes when it first sees the app."""
+    remember_tracked_original(fn)
+    check_route_order(fn)
 
 
 @overload

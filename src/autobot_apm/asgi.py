@@ -6,37 +6,36 @@
     from fastapi import FastAPI
 
     app = FastAPI()
-    apm.instrument_fastapi(app)          # FastAPI: the recommended way
+    apm.instrument_fastapi(app)          # FastAPI: the same as app.add_middleware(APMMiddleware)
     app = apm.APMMiddleware(starlette_app, server_timing=True)   # any ASGI application
 
 The span is named ``{method} {route}`` from the route template the framework matched
 (read from the scope after routing), never from the raw path. Health checks are not
 tracked (``excluded_urls``). Lifespan and WebSocket scopes pass through untouched.
 
-FastAPI traces itself once SDK providers exist. The middleware keeps it to one span
-per request: from outside the app it sets the ``fastapi.telemetry`` scope key, which
-makes FastAPI step aside, exactly as FastAPI does for a request it already observes;
-added with ``app.add_middleware`` it runs inside FastAPI's span and adds to that span
-instead of starting its own. ``docs/middleware.md`` has the details.
+FastAPI traces itself once SDK providers exist. The middleware keeps it to one span per
+request, whichever way it is attached: wrapping the app, it sets the ``fastapi.telemetry``
+scope key, which makes FastAPI step aside; in the app's own stack (``add_middleware``,
+``instrument_fastapi``), it switches FastAPI's telemetry off for that app when it first
+sees it (at the lifespan startup, or else at the first request, which then adds to
+FastAPI's span). ``docs/middleware.md`` has the details.
 """
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Iterable, MutableMapping
 from time import perf_counter
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
 
 from ._http.attributes import metric_attributes, pick_headers, request_url, span_attributes
-from ._http.fastapi import instrument_fastapi
-from ._http.options import RequestOptions, build_options, compile_exclusions, normalize_overrides
+from ._http.exclusions import is_excluded_request
+from ._http.fastapi import switch_off_native_telemetry, warn_routes_tracked_above
+from ._http.options import RequestOptions, build_options, normalize_overrides
 from ._http.request import ASGIApp, EnrichingServerRequest, Receive, Send, ServerRequest
-from ._sdk.settings import SETTINGS_BY_NAME, parse_url_list
 from ._sdk.setup import flush
 from ._tracking import runtime as _runtime
 from ._tracking.errors import contained
@@ -46,6 +45,7 @@ from .propagation import extract
 __all__ = ["APMMiddleware", "instrument_fastapi", "is_excluded_request"]
 
 Scope = MutableMapping[str, Any]
+AppT = TypeVar("AppT")
 Begun = tuple[ServerRequest, otel_context.Context]
 
 # FastAPI's native telemetry skips a request whose scope already has this key.
@@ -96,8 +96,11 @@ class APMMiddleware:
             server_timing=server_timing,
         )
         self._options: RequestOptions | None = None
+        self._met_app = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self._met_app:
+            self._meet_app(scope)
         if scope["type"] == "lifespan":
             await self.app(scope, receive, _flushing_at_shutdown(send))
             return
@@ -119,6 +122,17 @@ class APMMiddleware:
             scope.pop(REQUEST_KEY, None)
             if claimed:
                 scope.pop(FASTAPI_TELEMETRY_KEY, None)
+
+    @contained(None)
+    def _meet_app(self, scope: Scope) -> None:
+        """Once, before the first request is served if the server runs a lifespan."""
+        self._met_app = True
+        outer = scope.get("app")  # set by a Starlette/FastAPI app around this middleware
+        if outer is not None and outer is not self.app:
+            switch_off_native_telemetry(outer, type(self))
+            warn_routes_tracked_above(outer)
+        else:
+            warn_routes_tracked_above(self.app)
 
     @contained(_NOT_TRACKED)
     def _begin(
@@ -160,6 +174,46 @@ class APMMiddleware:
         return options
 
 
+def instrument_fastapi(
+    app: AppT,
+    *,
+    excluded_urls: str | Iterable[str] | None = None,
+    capture_request_headers: str | Iterable[str] | None = None,
+    capture_response_headers: str | Iterable[str] | None = None,
+    sanitize_header_fields: str | Iterable[str] | None = None,
+    server_timing: bool | None = None,
+) -> AppT:
+    """Add :class:`APMMiddleware` to a FastAPI (or Starlette) app's stack; return the app.
+
+    The same as ``app.add_middleware(APMMiddleware, ...)``, except that FastAPI's own
+    telemetry is switched off for the app now rather than at its first lifespan or
+    request. The app object, its class included, stays as it was. The arguments are
+    those of :class:`APMMiddleware`; calling it again on the same app changes nothing.
+    Like ``add_middleware``, call it before the app serves its first request::
+
+        app = FastAPI()
+        apm.instrument_fastapi(app)
+    """
+    stack = getattr(app, "user_middleware", None)
+    add_middleware = getattr(app, "add_middleware", None)
+    if not isinstance(stack, list) or not callable(add_middleware):
+        raise TypeError(
+            "instrument_fastapi() takes a FastAPI or Starlette application object; "
+            f"wrap any other ASGI application with APMMiddleware(app), not {type(app).__name__}"
+        )
+    if not any(getattr(entry, "cls", None) is APMMiddleware for entry in stack):
+        add_middleware(
+            APMMiddleware,
+            excluded_urls=excluded_urls,
+            capture_request_headers=capture_request_headers,
+            capture_response_headers=capture_response_headers,
+            sanitize_header_fields=sanitize_header_fields,
+            server_timing=server_timing,
+        )
+    switch_off_native_telemetry(app, APMMiddleware)
+    return app
+
+
 def _existing_server_span() -> Span | None:
     """The server span of an instrumentation outside this middleware (FastAPI's own)."""
     span = trace.get_current_span()
@@ -191,39 +245,3 @@ def _parent_context(picked: dict[str, str], fields: frozenset[str]) -> otel_cont
     carrier = {name: value for name, value in picked.items() if name in fields}
     # Our extract drops oversized values before the SDK would log them whole.
     return extract(carrier, _EMPTY_CONTEXT)
-
-
-_EXCLUSION_VARIABLES: Final = SETTINGS_BY_NAME["excluded_urls"].env
-_exclusions: tuple[object, re.Pattern[str] | None] = (object(), None)
-
-
-def is_excluded_request(scope: MutableMapping[str, Any]) -> bool:
-    """Whether the configured ``excluded_urls`` (or the default list) match this request.
-
-    Made to be given to FastAPI, so that its own telemetry skips the same requests when
-    APMMiddleware is added with ``app.add_middleware``::
-
-        app = FastAPI(telemetry={"exclude": apm.is_excluded_request})
-        app.add_middleware(apm.APMMiddleware)
-    """
-    global _exclusions
-    runtime = _runtime.current
-    # Compiled once per configure(); unconfigured, once per value of the variables.
-    source = runtime if runtime is not None else tuple(map(os.environ.get, _EXCLUSION_VARIABLES))
-    if _exclusions[0] != source:
-        _exclusions = (source, compile_exclusions(_configured_exclusions(runtime)))
-    pattern = _exclusions[1]
-    if pattern is None or scope.get("type") not in ("http", "websocket"):
-        return False
-    host = pick_headers(scope.get("headers") or (), {b"host": "host"}).get("host")
-    return pattern.search(request_url(scope, host)) is not None
-
-
-def _configured_exclusions(runtime: _runtime.Runtime | None) -> tuple[str, ...] | None:
-    if runtime is not None:
-        patterns: tuple[str, ...] | None = runtime.settings.excluded_urls
-        return patterns
-    for variable in _EXCLUSION_VARIABLES:
-        if os.environ.get(variable, "").strip():
-            return parse_url_list(variable, os.environ[variable])
-    return None

@@ -6,6 +6,9 @@ native telemetry on without global providers; tests/e2e/test_asgi_uvicorn.py che
 same over the wire, with the global providers that configure() installs.
 """
 
+import asyncio
+from contextlib import asynccontextmanager
+
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
@@ -72,6 +75,29 @@ def http_client(app):
     return httpx.AsyncClient(transport=transport, base_url="http://testserver")
 
 
+@asynccontextmanager
+async def lifespan(app):
+    """Run the app's lifespan startup, as a server does before the first request."""
+    inbox: asyncio.Queue = asyncio.Queue()
+    started = asyncio.Event()
+    sent = []
+
+    async def send(message):
+        sent.append(message["type"])
+        started.set()
+
+    await inbox.put({"type": "lifespan.startup"})
+    task = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
+                                   inbox.get, send))  # fmt: skip
+    await started.wait()
+    assert ["lifespan.startup.complete"] == sent
+    try:
+        yield
+    finally:
+        await inbox.put({"type": "lifespan.shutdown"})
+        await task
+
+
 async def get(app, *paths):
     async with http_client(app) as client:
         for path in paths:
@@ -100,33 +126,51 @@ class TestWithNativeTelemetry:
         assert {"autobot_apm"} == {span.instrumentation_scope.name for span in spans}
         assert (2, 0) == (apm_capture.histogram_count(DURATION), fastapi_metrics.duration_count())
 
-    async def test_added_with_add_middleware_enriches_fastapis_span(
+    async def test_added_with_add_middleware_takes_over_at_lifespan(
         self, apm_capture, fastapi_metrics
     ):
-        """Inside FastAPI's span: FastAPI owns span and record; ours adds attributes."""
+        """add_middleware: at the lifespan startup ours switches FastAPI's off; ours only."""
         app = build_app(apm_capture, fastapi_metrics)
         app.add_middleware(APMMiddleware)
-        await get(app, "/items/1", "/items/2")
+        async with lifespan(app):
+            await get(app, "/items/1", "/items/2")
         spans = server_spans(apm_capture)
         assert ["GET /items/{item_id}"] * 2 == [span.name for span in spans]
-        assert {"fastapi"} == {span.instrumentation_scope.name for span in spans}
+        assert {"autobot_apm"} == {span.instrumentation_scope.name for span in spans}
         assert ("192.0.2.10", "probe/1.0") == (
             spans[0].attributes["client.address"],
             spans[0].attributes["user_agent.original"],
         )
-        assert (0, 2) == (apm_capture.histogram_count(DURATION), fastapi_metrics.duration_count())
+        assert (2, 0) == (apm_capture.histogram_count(DURATION), fastapi_metrics.duration_count())
+        assert [] == [span.name for span in apm_capture.spans if span.kind is SpanKind.INTERNAL]
+        assert type(app) is FastAPI
+
+    async def test_added_with_add_middleware_without_lifespan(self, apm_capture, fastapi_metrics):
+        """No lifespan: the first request adds to FastAPI's span, later ones are ours alone."""
+        app = build_app(apm_capture, fastapi_metrics)
+        app.add_middleware(APMMiddleware)
+        await get(app, "/items/1", "/items/2", "/items/3")
+        spans = server_spans(apm_capture)
+        assert ["GET /items/{item_id}"] * 3 == [span.name for span in spans]
+        assert ["fastapi", "autobot_apm", "autobot_apm"] == [
+            span.instrumentation_scope.name for span in spans
+        ]
+        assert "probe/1.0" == spans[0].attributes["user_agent.original"]
+        assert (2, 1) == (apm_capture.histogram_count(DURATION), fastapi_metrics.duration_count())
 
     @pytest.mark.parametrize("arrangement", ["outside", "instrument_fastapi", "add_middleware"])
     async def test_health_checks_reach_neither(self, apm_capture, fastapi_metrics, arrangement):
-        """/healthz makes no span and no record, ours or FastAPI's, in every arrangement."""
-        app = build_app(apm_capture, fastapi_metrics, exclude=is_excluded_request)
+        """/healthz makes no span and no record, ours or FastAPI's, in every arrangement,
+        with no ``exclude`` given to FastAPI."""
+        app = build_app(apm_capture, fastapi_metrics)
         if arrangement == "outside":
-            app = APMMiddleware(build_app(apm_capture, fastapi_metrics))
+            app = APMMiddleware(app)
         elif arrangement == "instrument_fastapi":
-            app = instrument_fastapi(build_app(apm_capture, fastapi_metrics))
+            app = instrument_fastapi(app)
         else:
             app.add_middleware(APMMiddleware)
-        await get(app, "/healthz", "/healthz")
+        async with lifespan(app):
+            await get(app, "/healthz", "/healthz")
         assert [] == apm_capture.spans
         assert (0, 0) == (apm_capture.histogram_count(DURATION), fastapi_metrics.duration_count())
 
@@ -151,9 +195,38 @@ class TestInstrumentFastapi:
         app = build_app()
         routes = list(app.routes)
         assert app is instrument_fastapi(app)
-        assert isinstance(app, FastAPI)
-        assert "FastAPI" == type(app).__name__
+        assert type(app) is FastAPI
         assert routes == app.routes
+
+    def test_fastapis_own_telemetry_is_switched_off_at_once(self, apm_capture, fastapi_metrics):
+        """Before any request or lifespan, FastAPI's telemetry is off for this app only."""
+        app, other = (
+            build_app(apm_capture, fastapi_metrics),
+            build_app(apm_capture, fastapi_metrics),
+        )
+        instrument_fastapi(app)
+        assert not app._native_telemetry.enabled()
+        assert other._native_telemetry.enabled()
+
+    async def test_settings_it_cannot_reach_are_reported_and_counted_once(
+        self, apm_capture, fastapi_metrics, caplog
+    ):
+        """A FastAPI that kept its settings elsewhere: a warning, and FastAPI's span is
+        enriched, still one span and one record per request."""
+        app = build_app(apm_capture, fastapi_metrics)
+        app._native_telemetry.config = dict(app._telemetry)  # no longer the same dict
+        instrument_fastapi(app)
+        await get(app, "/items/1")
+        assert any("could not switch off" in r.getMessage() for r in caplog.records)
+        assert ["fastapi"] == [s.instrumentation_scope.name for s in server_spans(apm_capture)]
+        assert (0, 1) == (apm_capture.histogram_count(DURATION), fastapi_metrics.duration_count())
+
+    def test_an_app_already_serving_is_refused(self):
+        """Like add_middleware: a started app's stack is built; Starlette says so."""
+        app = build_app()
+        app.middleware_stack = app.build_middleware_stack()
+        with pytest.raises(RuntimeError, match="after an application has started"):
+            instrument_fastapi(app)
 
     def test_a_plain_function_app_is_refused_clearly(self):
         """A function is no app object to instrument: a TypeError says what to do instead."""

@@ -3,9 +3,11 @@
 With global SDK providers, FastAPI 0.165 traces every app by itself. One child process
 serves the same FastAPI app wired three ways (middleware outside the app,
 ``instrument_fastapi``, ``app.add_middleware``), built before ``configure()`` as real
-applications are, and exports over OTLP/HTTP to a receiver here. Each arrangement must
-give exactly one server span and one ``http.server.request.duration`` record per
-request, and none for health checks.
+applications are, with no telemetry settings given to FastAPI, and a fourth copy with
+no middleware (FastAPI's own telemetry alone, to show it is on); it exports over
+OTLP/HTTP to a receiver here. Each arrangement must give exactly one server span and
+one ``http.server.request.duration`` record per request, and none for health checks.
+Each app also has a track_api endpoint below its route decorator and one above it.
 """
 
 import json
@@ -26,8 +28,10 @@ DURATION = "http.server.request.duration"
 ARRANGEMENTS = ("outside", "instrumented", "inside")
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
-# Per arrangement: three item reads, a failure and a stream; the health checks not.
-TRACKED_REQUESTS = 5
+# Per arrangement: three item reads, a failure, a stream and the two track_api
+# endpoints; the health checks not.
+TRACKED_REQUESTS = 7
+ABOVE = "stacked above the route decorator"
 
 SERVER = """
 import asyncio, json, socket, sys, threading
@@ -37,7 +41,7 @@ from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
 
 import autobot_apm as apm
-from autobot_apm.asgi import APMMiddleware, instrument_fastapi, is_excluded_request
+from autobot_apm.asgi import APMMiddleware, instrument_fastapi
 
 
 def build(name, **options):
@@ -63,15 +67,26 @@ def build(name, **options):
                 yield b"chunk"
         return StreamingResponse(body())
 
+    @app.post(f"/{name}/orders/{{order_id}}")
+    @apm.track_api
+    async def create_order(order_id: int):
+        return {"order": order_id}
+
+    @apm.track_api
+    @app.get(f"/{name}/above")
+    async def tracked_above():
+        return {}
+
     return app
 
 
-inside = build("inside", telemetry={"exclude": is_excluded_request})
+inside = build("inside")
 inside.add_middleware(APMMiddleware)
 APPS = {
     "outside": APMMiddleware(build("outside")),
     "instrumented": instrument_fastapi(build("instrumented")),
     "inside": inside,
+    "native": build("native"),
 }
 apm.configure(service_name="asgi-e2e", endpoint=sys.argv[1], metric_export_interval=3600)
 
@@ -120,8 +135,10 @@ def send_traffic(name, port):
         ("/healthz", {}),
         ("/stream", {}),
         ("/fail", {}),
+        ("/above", {}),
     ]:
         statuses[path] = httpx.get(base + path, headers=headers, timeout=10).status_code
+    statuses["/orders/5"] = httpx.post(base + "/orders/5", timeout=10).status_code
     return statuses
 
 
@@ -145,7 +162,7 @@ def served(tmp_path_factory):
         try:
             ports = json.loads(read_line(process.stdout, timeout=30) or "null")
             assert ports, "the server did not start"
-            statuses = {name: send_traffic(name, ports[name]) for name in ARRANGEMENTS}
+            statuses = {name: send_traffic(name, ports[name]) for name in (*ARRANGEMENTS, "native")}
             leave_a_stream_early(ports["outside"])
             statuses["after disconnect"] = httpx.get(
                 f"http://127.0.0.1:{ports['outside']}/outside/items/4", timeout=10
@@ -186,17 +203,33 @@ class TestServer:
     def test_requests_were_served_and_the_process_exited_cleanly(self, served):
         """Every response as the app meant it; exit status 0; no contained fault logged."""
         expected = {"/items/1": 200, "/items/2": 200, "/items/3": 200, "/healthz": 200,
-                    "/stream": 200, "/fail": 500}  # fmt: skip
-        assert {name: expected for name in ARRANGEMENTS} == {
-            name: served["statuses"][name] for name in ARRANGEMENTS
+                    "/stream": 200, "/fail": 500, "/above": 200, "/orders/5": 200}  # fmt: skip
+        names = (*ARRANGEMENTS, "native")
+        assert {name: expected for name in names} == {
+            name: served["statuses"][name] for name in names
         }
         assert 200 == served["statuses"]["after disconnect"]
         assert 0 == served["returncode"], served["stderr"]
         assert "internal error" not in served["stderr"]
 
+    def test_the_control_app_had_fastapis_operation_spans(self, served):
+        """Without our middleware FastAPI adds operation spans: what the test above rules out."""
+        traces = {span.trace_id for span in server_spans(served, "native")} - {TRACE_ID}
+        kinds = {span.kind for span in served["spans"] if span.trace_id in traces}
+        assert {"SERVER", "INTERNAL"} == kinds
+
     def test_fastapi_native_telemetry_was_on(self, served):
-        """The global providers switched FastAPI's own telemetry on (its spans arrived)."""
-        assert "fastapi" in {span.scope for span in server_spans(served, "inside")}
+        """The global providers switched FastAPI's own telemetry on: the app without our
+        middleware sent FastAPI's spans, the others none."""
+        assert {"fastapi"} == {span.scope for span in server_spans(served, "native")}
+        for name in ARRANGEMENTS:
+            assert {"autobot_apm"} == {span.scope for span in server_spans(served, name)}
+
+    def test_track_api_above_a_route_decorator_is_reported(self, served):
+        """The middleware names each app's route that track_api, stacked above, misses."""
+        reports = [line for line in served["stderr"].splitlines() if ABOVE in line]
+        assert 3 == len(reports), served["stderr"]
+        assert all("tracked_above" in line for line in reports)
 
 
 @pytest.mark.parametrize("name", ARRANGEMENTS)
@@ -206,7 +239,9 @@ class TestOneOfEach:
         names = Counter(span.name for span in server_spans(served, name))
         extra = {"outside": {"GET /outside/items/{item_id}": 1, "GET /outside/stream": 1}}
         expected = Counter({f"GET /{name}/items/{{item_id}}": 3, f"GET /{name}/stream": 1,
-                            f"GET /{name}/fail": 1}) + Counter(extra.get(name, {}))  # fmt: skip
+                            f"GET /{name}/fail": 1, f"GET /{name}/above": 1,
+                            f"POST /{name}/orders/{{order_id}}": 1})  # fmt: skip
+        expected += Counter(extra.get(name, {}))
         assert expected == names
 
     def test_one_duration_record_per_request(self, served, name):
@@ -214,8 +249,14 @@ class TestOneOfEach:
         records = duration_records(served, name)
         extra = 2 if name == "outside" else 0  # the early-closed stream and the read after it
         assert TRACKED_REQUESTS + extra == sum(records.values())
-        owner = "fastapi" if name == "inside" else "autobot_apm"
-        assert {owner} == {scope for scope, _ in records}
+        assert {"autobot_apm"} == {scope for scope, _ in records}
+
+    def test_no_span_but_the_server_span(self, served, name):
+        """No FastAPI operation spans, no track_api span of its own: one span a request."""
+        traces = {span.trace_id for span in server_spans(served, name)} - {TRACE_ID}
+        spans = [span for span in served["spans"] if span.trace_id in traces]
+        assert {"SERVER"} == {span.kind for span in spans}
+        assert len(traces) == len(spans)
 
     def test_health_checks_reach_no_trace_and_no_metric(self, served, name):
         """/healthz: no span of any scope, no duration record of any scope."""

@@ -1,88 +1,126 @@
-"""instrument_fastapi(app): APMMiddleware as the outermost layer of a FastAPI application.
+"""FastAPI's own telemetry, handed over to APMMiddleware; track_api stacked above a route.
 
-``app.add_middleware`` cannot do this: FastAPI starts its own telemetry for a request
-in ``FastAPI.__call__``, before the middleware stack runs, and decides there, from the
-``fastapi.telemetry`` scope key, whether someone else already observes the request.
-Only code that runs before ``FastAPI.__call__`` can set that key, so the application
-object itself has to call the middleware first. Subclassing FastAPI and overriding
-``__call__`` is the ordinary way to do that; ``instrument_fastapi`` does it for an
-existing object, by moving it to such a subclass of its own class (``isinstance`` and
-every attribute stay as they were), so that ``uvicorn main:app`` keeps working with no
-change to what is served.
+FastAPI (0.165 on) makes its own server span, duration record and exception logs for
+every request once SDK providers exist, and only its constructor configures that
+(``FastAPI(telemetry={...})``). An application built before ``apm.configure()`` has
+it on. When APMMiddleware sits in an app's own middleware stack, FastAPI has already
+started its span before the middleware runs, so the middleware switches FastAPI's
+telemetry off for that app: the app keeps the configuration its constructor built in
+``app._telemetry`` and reads it again for every request, so setting ``tracing``,
+``metrics`` and ``logs`` to False there is the same as having passed them to the
+constructor. The class and identity of the application stay as they are.
+
+A middleware that wraps the app from outside needs none of this: it sets the
+``fastapi.telemetry`` scope key, FastAPI's public signal that a request is observed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, MutableMapping
-from typing import TYPE_CHECKING, Any, TypeVar
+import logging
+import sys
+import weakref
+from collections.abc import Iterable
+from contextlib import suppress
+from typing import Any, Final
 
-if TYPE_CHECKING:
-    from ..asgi import APMMiddleware
+logger = logging.getLogger("autobot_apm")
 
-AppT = TypeVar("AppT")
+_TELEMETRY_OFF: Final = {"tracing": False, "metrics": False, "logs": False}
+_warned: set[int] = set()
+# The functions track_api has decorated, as they were before, by id: a route whose
+# endpoint is one of them runs the function without its tracking. (By id, because the
+# wrapper compares and hashes equal to the function it wraps.)
+_tracked_originals: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
 
-_MIDDLEWARE_ATTRIBUTE = "_autobot_apm_middleware"
-_instrumented_classes: dict[type, type] = {}
+
+def remember_tracked_original(fn: object) -> None:
+    # A callable without weak references (a builtin) is no route endpoint to check.
+    with suppress(TypeError):
+        _tracked_originals[id(fn)] = fn
 
 
-def instrument_fastapi(
-    app: AppT,
-    *,
-    excluded_urls: str | Iterable[str] | None = None,
-    capture_request_headers: str | Iterable[str] | None = None,
-    capture_response_headers: str | Iterable[str] | None = None,
-    sanitize_header_fields: str | Iterable[str] | None = None,
-    server_timing: bool | None = None,
-) -> AppT:
-    """Put :class:`APMMiddleware` in front of a FastAPI (or Starlette) app; return the app.
+def is_fastapi_app(app: object) -> bool:
+    fastapi = sys.modules.get("fastapi")  # not imported: no FastAPI app can exist
+    return fastapi is not None and isinstance(app, fastapi.FastAPI)
 
-    The middleware then owns each request's server span and duration metric, and
-    FastAPI's own telemetry steps aside for every request it sees, health checks
-    included. The arguments are those of :class:`APMMiddleware`. Calling it again on
-    the same app changes nothing::
 
-        app = FastAPI()
-        apm.instrument_fastapi(app)
+def switch_off_native_telemetry(app: object, middleware_class: type) -> None:
+    """Turn FastAPI's own telemetry off for ``app`` if ``middleware_class`` is in its stack.
+
+    The check keeps a middleware that merely runs under some FastAPI app (a wrapped
+    sub-application mounted in it) from switching off the parent's telemetry.
     """
-    from ..asgi import APMMiddleware  # asgi imports this module: import here, not at the top
-
-    if type(app).__module__ == "builtins" or not isinstance(getattr(app, "__dict__", None), dict):
-        raise TypeError(
-            "instrument_fastapi() takes a FastAPI or Starlette application object; "
-            f"wrap any other ASGI application with APMMiddleware(app), not {type(app).__name__}"
+    if not is_fastapi_app(app) or not _has_middleware(app, middleware_class):
+        return
+    config = vars(app).get("_telemetry")
+    if isinstance(config, dict) and "tracing" in config:
+        config.update(_TELEMETRY_OFF)
+    native = vars(app).get("_native_telemetry")
+    enabled = getattr(native, "enabled", None)
+    if callable(enabled) and enabled() and id(app) not in _warned:
+        _warned.add(id(app))
+        logger.warning(
+            "autobot-apm: could not switch off FastAPI's own telemetry for this app; its "
+            "server spans are enriched instead of replaced. Build the app with "
+            'FastAPI(telemetry={"tracing": False, "metrics": False, "logs": False})'
         )
-    if isinstance(vars(app).get(_MIDDLEWARE_ATTRIBUTE), APMMiddleware):
-        return app
-    original_call = type(app).__call__.__get__(app)  # bound before the class changes
-    middleware = APMMiddleware(
-        original_call,
-        excluded_urls=excluded_urls,
-        capture_request_headers=capture_request_headers,
-        capture_response_headers=capture_response_headers,
-        sanitize_header_fields=sanitize_header_fields,
-        server_timing=server_timing,
+
+
+def warn_routes_tracked_above(app: object) -> None:
+    """Log each route whose endpoint is the undecorated function of a ``track_api``."""
+    for route in _routes(app):
+        endpoint = getattr(route, "endpoint", None)
+        if endpoint is not None and _is_tracked_original(endpoint):
+            warn_tracked_above(endpoint, getattr(route, "path", "?"))
+
+
+def warn_tracked_above(endpoint: object, path: str) -> None:
+    if id(endpoint) in _warned:
+        return
+    _warned.add(id(endpoint))
+    logger.warning(
+        "autobot-apm: @track_api is stacked above the route decorator of %s (%s): the "
+        "framework registered the undecorated function, so track_api never runs for "
+        "this route. Put @apm.track_api below @app.get/@app.post, or leave it out: "
+        "APMMiddleware and instrument_fastapi already trace every route.",
+        getattr(endpoint, "__qualname__", endpoint),
+        path,
     )
-    setattr(app, _MIDDLEWARE_ATTRIBUTE, middleware)
-    app.__class__ = _instrumented_class(type(app))
-    return app
 
 
-def _instrumented_class(cls: type) -> type:
-    """A subclass of ``cls`` whose ``__call__`` goes through the app's middleware."""
-    subclass = _instrumented_classes.get(cls)
-    if subclass is None:
-        namespace = {
-            "__call__": _call_through_middleware,
-            "__module__": cls.__module__,
-            "__qualname__": cls.__qualname__,
-            "__doc__": cls.__doc__,
-        }
-        subclass = _instrumented_classes[cls] = type(cls.__name__, (cls,), namespace)
-    return subclass
+def check_route_order(fn: object) -> None:
+    """At decoration: warn if ``fn`` is the endpoint a router has just registered.
+
+    A route decorator returns the function it registered, unchanged; a decorator
+    above it wraps a function the router will never call. The router is found among
+    the module's globals (``app``, ``router``), as the newest of its routes.
+    """
+    module_globals = getattr(fn, "__globals__", None)
+    if "starlette.routing" not in sys.modules or not isinstance(module_globals, dict):
+        return
+    for value in list(module_globals.values()):
+        routes = _routes(value)
+        if routes and getattr(routes[-1], "endpoint", None) is fn:
+            warn_tracked_above(fn, getattr(routes[-1], "path", "?"))
+            return
 
 
-async def _call_through_middleware(
-    self: Any, scope: MutableMapping[str, Any], receive: Any, send: Any
-) -> None:
-    middleware: APMMiddleware = getattr(self, _MIDDLEWARE_ATTRIBUTE)
-    await middleware(scope, receive, send)
+def _is_tracked_original(endpoint: object) -> bool:
+    return _tracked_originals.get(id(endpoint)) is endpoint
+
+
+def _routes(app: object) -> list[Any]:
+    """The route list of a Starlette/FastAPI app or router; [] for anything else."""
+    starlette = sys.modules.get("starlette.routing")
+    applications = sys.modules.get("starlette.applications")
+    if applications is not None and isinstance(app, applications.Starlette):
+        app = app.router
+    if starlette is None or not isinstance(app, starlette.Router):
+        return []
+    routes = app.routes
+    return routes if isinstance(routes, list) else []
+
+
+def _has_middleware(app: object, middleware_class: type) -> bool:
+    stack: Iterable[Any] = getattr(app, "user_middleware", None) or ()
+    return any(getattr(entry, "cls", None) is middleware_class for entry in stack)
