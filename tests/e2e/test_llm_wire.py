@@ -101,7 +101,7 @@ class TestLlmOnTheWire:
             "gen_ai.response.finish_reasons": ("stop",),
             "app.feature": "faq",
         }.items() <= chat.attributes.items()
-        assert 0 < chat.attributes["gen_ai.response.time_to_first_chunk"] <= chat.duration_s
+        assert 0 < chat.attributes["autobot_apm.gen_ai.response.time_to_first_chunk"] <= chat.duration_s
         assert (
             pytest.approx((6 * 0.15 + 4 * 0.60) / 1e6) == chat.attributes["autobot_apm.gen_ai.cost"]
         )

@@ -97,9 +97,9 @@ class TestDecoratedGenerators:
         assert CHUNKS == list(tracked())
         span = apm_capture.span(SPAN)
         attributes = span.attributes
-        assert 0.02 <= attributes["gen_ai.response.time_to_first_chunk"]
+        assert 0.02 <= attributes["autobot_apm.gen_ai.response.time_to_first_chunk"]
         assert (
-            attributes["gen_ai.response.time_to_first_chunk"]
+            attributes["autobot_apm.gen_ai.response.time_to_first_chunk"]
             <= (span.end_time - span.start_time) / 1e9
         )
         assert 4 == attributes["autobot_apm.gen_ai.response.chunks"]
@@ -108,7 +108,7 @@ class TestDecoratedGenerators:
             attributes["gen_ai.usage.output_tokens"],
         )
         assert ("stop",) == attributes["gen_ai.response.finish_reasons"]
-        assert attributes["gen_ai.request.stream"] is True
+        assert attributes["autobot_apm.gen_ai.request.stream"] is True
         assert 0 < attributes["autobot_apm.gen_ai.output_tokens_per_second"]
         assert 1 == apm_capture.histogram_count(FIRST_CHUNK, {"gen_ai.response.model": "m-1"})
 
@@ -344,7 +344,7 @@ class TestChunkReports:
             op.chunk({"done": True, "prompt_eval_count": 4, "eval_count": 2})
         span = apm_capture.span(SPAN)
         attributes, duration = span.attributes, (span.end_time - span.start_time) / 1e9
-        assert 0.02 <= attributes["gen_ai.response.time_to_first_chunk"] <= duration - 0.015
+        assert 0.02 <= attributes["autobot_apm.gen_ai.response.time_to_first_chunk"] <= duration - 0.015
         assert (4, 2) == (
             attributes["gen_ai.usage.input_tokens"],
             attributes["gen_ai.usage.output_tokens"],
