@@ -50,6 +50,7 @@ class LlmOperation(Operation):
         "_content",
         "_first_chunk",
         "_found",
+        "_generating",
         "_last_chunk",
         "_reported",
         "_settings",
@@ -62,6 +63,7 @@ class LlmOperation(Operation):
         self._last_chunk = 0.0
         self._chunks = 0
         self._broken_off = False  # the consumer stopped reading the stream before its end
+        self._generating = False  # a decorated generator has yielded and not ended yet
         runtime: Runtime | None = self._runtime
         self._settings = llm_settings(runtime) if runtime is not None else LlmSettings()
         capture = self._settings.capture
@@ -178,6 +180,7 @@ class LlmOperation(Operation):
     # --- engine hooks ---
 
     def _on_result(self, result: Any) -> Any:
+        self._generating = False
         kind = stream_kind(result) if self._chunks == 0 else None
         if kind is not None:
             self._deferred = True  # the call ends with its stream
@@ -188,11 +191,13 @@ class LlmOperation(Operation):
         return result
 
     def _on_item(self, item: Any) -> None:
+        # A decorated generator's item; its end (_on_result) or failure clears the flag,
+        # so a generator closed by its consumer ends with it still set.
+        self._generating = not self._deferred
         self.chunk(item)
 
     def _on_exception(self, exc: BaseException) -> None:
-        if isinstance(exc, GeneratorExit):  # a decorated generator closed before its end
-            self._broken_off = True
+        self._generating = False  # a failure, recorded as such
         super()._on_exception(exc)
 
     def _stream_broken_off(self) -> None:
@@ -214,7 +219,8 @@ class LlmOperation(Operation):
         attributes = end_attributes(end)
         if price is None and settings.prices and facts.input_tokens is not None:
             attributes[UNKNOWN_PRICE] = True  # a table is configured, but not for this model
-        if self._broken_off:  # no usage came: what was seen is said, nothing estimated
+        # Broken off: no usage came; what was seen is said, nothing is estimated.
+        if self._broken_off or self._generating:
             attributes[BROKEN_OFF] = True
             attributes[CHUNKS] = self._chunks
         # Models, ids and reasons come from responses too: bounded and encodable here.
