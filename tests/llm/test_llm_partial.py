@@ -62,6 +62,32 @@ class TestBrokenOffStreams:
         generator.close()
         assert apm_capture.span("chat claude").attributes[BROKEN_OFF] is True
 
+    async def test_a_decorated_async_generator_closed_early(self, apm_capture: Capture):
+        """An async tracked generator closed by its consumer before its end: marked."""
+
+        @track_llm("anthropic", "claude")
+        async def events():
+            for event in anthropic_events():
+                yield event
+
+        generator = events()
+        await generator.__anext__()
+        await generator.aclose()
+        attributes = apm_capture.span("chat claude").attributes
+        assert (True, 1) == (attributes[BROKEN_OFF], attributes[CHUNKS])
+
+    async def test_a_returned_async_stream_closed_early(self, apm_capture: Capture):
+        """A returned async stream closed with aclose() after one chunk: marked."""
+
+        async def events():
+            for event in anthropic_events():
+                yield event
+
+        stream = track_llm("anthropic", "claude")(lambda: events())()
+        await stream.__anext__()
+        await stream.aclose()
+        assert apm_capture.span("chat claude").attributes[BROKEN_OFF] is True
+
     def test_never_started(self, apm_capture: Capture):
         """Closed before any chunk: marked, with zero chunks seen."""
         open_stream().close()
