@@ -1,9 +1,12 @@
 """A retrieval-augmented answer: embed the question, search a vector store, generate.
 
 One trace per question: the ``answer`` operation with three children, an embeddings call
-(``track_llm``, operation ``embeddings``), a vector search (``track_database`` with the
-``qdrant`` system, reporting result count, top-k and best score) and the generation
-(``track_llm``, operation ``chat``, with token usage).
+(``track_llm``, operation ``embeddings``), a vector search reported as a GenAI retrieval
+(``track_database("qdrant", ..., retrieval=True)``: span ``retrieval handbook`` with the
+documents' ids and scores, top-k and best score) and the generation (``track_llm``,
+operation ``chat``, with token usage). With content capture on
+(``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=SPAN_ONLY``) the query and the
+passages are recorded too.
 
     python examples/rag.py
 
@@ -32,6 +35,7 @@ HANDBOOK = (
 
 @dataclass(frozen=True)
 class Hit:
+    id: str
     passage: str
     score: float
 
@@ -56,13 +60,19 @@ class VectorStore:
     """A stand-in for Qdrant: cosine similarity over an in-memory collection."""
 
     def __init__(self, passages: tuple[str, ...]) -> None:
-        self.points = [(passage, _vector(passage)) for passage in passages]
+        self.points = [
+            (f"handbook-{index}", passage, _vector(passage))
+            for index, passage in enumerate(passages)
+        ]
 
-    def search(self, query: list[float], top_k: int) -> list[Hit]:
-        with apm.track_database("qdrant", operation="search", collection="handbook") as op:
-            scored = [Hit(passage, _dot(query, vector)) for passage, vector in self.points]
+    def search(self, question: str, query: list[float], top_k: int) -> list[Hit]:
+        with apm.track_database(
+            "qdrant", operation="search", collection="handbook", retrieval=True
+        ) as op:
+            scored = [Hit(id, passage, _dot(query, vector)) for id, passage, vector in self.points]
             hits = sorted(scored, key=lambda hit: hit.score, reverse=True)[:top_k]
-            op.retrieved(count=len(hits), top_k=top_k, best_score=hits[0].score if hits else None)
+            found = [{"id": hit.id, "score": hit.score, "content": hit.passage} for hit in hits]
+            op.retrieved(top_k=top_k, documents=found, query=question)
             return hits
 
 
@@ -82,7 +92,7 @@ def generate(question: str, hits: list[Hit]) -> str:
 
 @apm.track_operation("answer", modality="text")
 def answer(store: VectorStore, question: str) -> str:
-    hits = store.search(embed(question), top_k=3)
+    hits = store.search(question, embed(question), top_k=3)
     return generate(question, hits)
 
 

@@ -90,7 +90,7 @@ class TestConfigurationSection:
 
     def test_argument_only_settings_are_marked(self) -> None:
         """Settings without a variable say that only configure() sets them."""
-        shown = row(doctor(), "Configuration", "llm_prices")
+        shown = row(doctor(), "Configuration", "resource_attributes")
         assert "default (configure() only)" == shown[-1]
 
     def test_header_values_are_never_printed(self, monkeypatch: pytest.MonkeyPatch) -> None:

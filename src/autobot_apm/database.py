@@ -8,6 +8,10 @@ from typing import Any, TypeVar, overload
 from opentelemetry.trace import SpanKind
 
 from ._privacy.query_text import SCAN_LIMIT
+from ._llm.content import ContentCapture
+from ._llm.retrieval import documents as retrieved_documents
+from ._llm.retrieval import record_retrieval
+from ._llm.settings import llm_settings
 from ._privacy.sql import operation_and_collection, sanitize_redis, sanitize_sql, summarize_sql
 from ._tracking.attributes import OTHER, integer_argument, metric_number, text_argument
 from ._tracking.dispatch import is_decoration_target, target_name
@@ -31,6 +35,9 @@ DB_RETURNED_ROWS = MetricSpec(
 # Vector search results (no semantic convention exists; the names are ours).
 VECTOR_TOP_K = "autobot_apm.db.vector.top_k"
 VECTOR_BEST_SCORE = "autobot_apm.db.vector.best_score"
+# The same, on a search reported as a GenAI retrieval (track_database(..., retrieval=True)).
+RETRIEVAL_TOP_K = "gen_ai.request.top_k"
+RETRIEVAL_BEST_SCORE = "autobot_apm.gen_ai.retrieval.best_score"
 # Systems whose queries are commands with arguments rather than SQL text.
 COMMAND_SYSTEMS = frozenset({"redis", "valkey", "memcached"})
 # Database errors carry their server's code under one of these names (DB-API drivers).
@@ -54,21 +61,46 @@ class DatabaseOperation(Operation):
             self.span.set_attribute("db.response.returned_rows", rows)
 
     def retrieved(
-        self, count: int | None = None, top_k: int | None = None, best_score: float | None = None
+        self,
+        count: int | None = None,
+        top_k: int | None = None,
+        best_score: float | None = None,
+        *,
+        documents: object = None,
+        query: str | None = None,
     ) -> None:
         """Report a vector search: results returned (as rows), results asked for, best score.
 
         ``top_k`` and ``best_score`` are this library's ``autobot_apm.db.vector.top_k`` and
-        ``autobot_apm.db.vector.best_score`` span attributes (semconv has none).
+        ``autobot_apm.db.vector.best_score`` span attributes (semconv has none). On a
+        ``track_database(..., retrieval=True)`` span they are the GenAI retrieval's
+        ``gen_ai.request.top_k`` and ``autobot_apm.gen_ai.retrieval.best_score``, and the
+        ``documents`` found (ids and scores; text with content capture on) and the
+        ``query`` (with content capture on) are recorded too.
         """
+        if self._ended:
+            return
+        if getattr(self._tracker, "retrieval", False):
+            summary = self._record_retrieval(documents, query)
+            count = summary.get("count") if count is None else count
+            best_score = summary.get("best_score") if best_score is None else best_score
+            names = (RETRIEVAL_TOP_K, RETRIEVAL_BEST_SCORE)
+        else:
+            names = (VECTOR_TOP_K, VECTOR_BEST_SCORE)
         if count is not None:
             self.rows(count)
         top = metric_number(top_k, minimum=1)
         if type(top) is int:
-            self.span.set_attribute(VECTOR_TOP_K, top)
+            self.span.set_attribute(names[0], top if names[0] == VECTOR_TOP_K else float(top))
         score = metric_number(best_score, floats=True, minimum=None)
         if score is not None:
-            self.span.set_attribute(VECTOR_BEST_SCORE, float(score))
+            self.span.set_attribute(names[1], float(score))
+
+    def _record_retrieval(self, documents: object, query: object) -> dict[str, Any]:
+        runtime = self._runtime
+        capture = llm_settings(runtime).capture if runtime is not None else ContentCapture()
+        found = retrieved_documents(documents) if documents is not None else None
+        return record_retrieval(self.span, capture, found, query)
 
     def _on_exception(self, exc: BaseException) -> None:
         super()._on_exception(exc)
@@ -127,9 +159,11 @@ class DatabaseTracker(Tracker[DatabaseOperation]):
         server_address: str | None = None,
         server_port: int | None = None,
         batch_size: int | None = None,
+        retrieval: bool = False,
     ) -> None:
         # Any value is accepted at decoration: text, cut to a limit, never raising.
         system = text_argument(system) or "other_sql"
+        self.retrieval = retrieval is True
         operation, collection, namespace, summary, stored_procedure, server_address = (
             text_argument(value)
             for value in (operation, collection, namespace, summary, stored_procedure,
@@ -164,9 +198,20 @@ class DatabaseTracker(Tracker[DatabaseOperation]):
             "db.query.text": _sanitized(system, query),
             "db.operation.batch.size": batch_size if batch_size and batch_size >= 2 else None,
         }
+        name = _span_name(system, summary, operation, collection or stored_procedure,
+                          namespace, server_address, server_port)  # fmt: skip
+        if self.retrieval:
+            # A vector search in a RAG flow, named and described as a GenAI retrieval; the
+            # db.* attributes stay, and the duration is still db.client.operation.duration.
+            source = collection or namespace
+            name = f"retrieval {source}" if source else "retrieval"
+            span_attributes.update({
+                "gen_ai.operation.name": "retrieval",
+                "gen_ai.provider.name": system,
+                "gen_ai.data_source.id": source,
+            })  # fmt: skip
         super().__init__(
-            span_name=_span_name(system, summary, operation, collection or stored_procedure,
-                                 namespace, server_address, server_port),
+            span_name=name,
             span_kind=SpanKind.CLIENT,
             span_attributes={k: v for k, v in span_attributes.items() if v is not None},
             metric_attributes=metric_attributes,
@@ -228,6 +273,7 @@ def track_database(
     server_address: str | None = None,
     server_port: int | None = None,
     batch_size: int | None = None,
+    retrieval: bool = False,
 ) -> DatabaseTracker: ...
 def track_database(system: Any, /, operation: str | None = None, **options: Any) -> Any:
     """Track a database call: a CLIENT span named by the semconv rule and its duration.
@@ -237,6 +283,12 @@ def track_database(system: Any, /, operation: str | None = None, **options: Any)
     ``redis``, ``mongodb``...). When only ``query`` is given, the operation, the table and
     the summary are read from it. ``db.query.text`` is recorded with every literal
     replaced by ``?``. Inside the call, ``op.rows(n)`` reports the rows returned.
+
+    ``retrieval=True`` reports a vector-store search of a RAG flow as a GenAI retrieval:
+    span ``retrieval {collection}`` with ``gen_ai.operation.name=retrieval``,
+    ``gen_ai.provider.name`` (the system) and ``gen_ai.data_source.id`` (the collection),
+    beside the ``db.*`` attributes; ``op.retrieved(documents=..., query=...)`` records
+    what was found.
 
     Example::
 

@@ -20,12 +20,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, overload
 
+from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind
 
 from ._llm.operation import LlmOperation
-from ._llm.settings import parse_prices
-from ._tracking.attributes import OTHER, integer_argument, text_argument
+from ._llm.semconv import in_force
+from ._llm.settings import llm_settings, parse_prices
+from ._tracking.attributes import OTHER, coerce_attributes, integer_argument, text_argument
 from ._tracking.dispatch import is_decoration_target
+from ._tracking.runtime import Runtime
 from ._tracking.tracker import Tracker
 
 __all__ = ["LlmOperation", "LlmTracker", "parse_prices", "track_llm"]
@@ -48,6 +51,28 @@ REQUEST_PARAMETERS = {
 }  # fmt: skip
 
 
+# Tool and agent descriptions given as keyword arguments -> semconv attribute.
+SUBJECT_ATTRIBUTES = {
+    "tool_name": "gen_ai.tool.name",
+    "tool_call_id": "gen_ai.tool.call.id",
+    "tool_description": "gen_ai.tool.description",
+    "tool_type": "gen_ai.tool.type",
+    "agent_name": "gen_ai.agent.name",
+    "agent_id": "gen_ai.agent.id",
+    "agent_description": "gen_ai.agent.description",
+    "agent_version": "gen_ai.agent.version",
+}
+# Operations named by what they act on rather than by the model (semconv span names).
+NAMED_BY = {
+    "retrieval": "gen_ai.data_source.id",
+    "execute_tool": "gen_ai.tool.name",
+    "invoke_agent": "gen_ai.agent.name",
+    "create_agent": "gen_ai.agent.name",
+}
+# A tool runs in the process that calls it; every other operation calls out.
+INTERNAL_OPERATIONS = frozenset({"execute_tool"})
+
+
 class LlmTracker(Tracker[LlmOperation]):
     """What ``track_llm(...)`` returns; request attributes are computed once, here."""
 
@@ -62,6 +87,7 @@ class LlmTracker(Tracker[LlmOperation]):
         server_address: str | None,
         server_port: int | None,
         data_source: str | None,
+        subject: Mapping[str, Any] | None = None,
         request_params: Mapping[str, Any],
     ) -> None:
         # Any value is accepted at decoration: text, cut to a limit, never raising.
@@ -81,20 +107,40 @@ class LlmTracker(Tracker[LlmOperation]):
         span_attributes = {
             **common,
             "gen_ai.data_source.id": data_source,
+            **subject_attributes(subject or {}),
             **request_attributes(request_params),
         }
+        span_attributes = {k: v for k, v in span_attributes.items() if v is not None}
         super().__init__(
-            span_name=span_name(operation, model, data_source),
-            span_kind=SpanKind.CLIENT,
-            span_attributes={k: v for k, v in span_attributes.items() if v is not None},
+            span_name=span_name(operation, span_attributes),
+            span_kind=SpanKind.INTERNAL if operation in INTERNAL_OPERATIONS else SpanKind.CLIENT,
+            span_attributes=in_force(span_attributes, latest=False),
             metric_attributes=common,
         )
+        # Under the latest conventions (an opt-in read per runtime) the names differ.
+        self.latest_span_attributes = coerce_attributes(span_attributes)
+
+    def _start(self, runtime: Runtime, parent_context: Context | None) -> LlmOperation:
+        latest = llm_settings(runtime).latest
+        span = runtime.tracer.start_span(
+            self.span_name,
+            context=parent_context,
+            kind=self.span_kind,
+            attributes=self.latest_span_attributes if latest else self.span_attributes,
+        )
+        return LlmOperation(self, runtime, span, parent_context=parent_context)
 
 
-def span_name(operation: str, model: str | None, data_source: str | None) -> str:
-    """``{operation} {model}``; a retrieval is named by its data source instead."""
-    target = data_source if operation == "retrieval" else model
+def span_name(operation: str, attributes: Mapping[str, Any]) -> str:
+    """``{operation} {model}``; a retrieval is named by its data source, a tool call by its
+    tool, an agent by its name."""
+    target = attributes.get(NAMED_BY.get(operation, "gen_ai.request.model"))
     return f"{operation} {target}" if target else operation
+
+
+def subject_attributes(subject: Mapping[str, Any]) -> dict[str, Any]:
+    """The tool and agent attributes of the keyword arguments given, as short text."""
+    return {SUBJECT_ATTRIBUTES[name]: text_argument(value) for name, value in subject.items()}
 
 
 def request_attributes(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -127,6 +173,14 @@ def track_llm(
     server_address: str | None = None,
     server_port: int | None = None,
     data_source: str | None = None,
+    tool_name: str | None = None,
+    tool_call_id: str | None = None,
+    tool_description: str | None = None,
+    tool_type: str | None = None,
+    agent_name: str | None = None,
+    agent_id: str | None = None,
+    agent_description: str | None = None,
+    agent_version: str | None = None,
     **request_params: Any,
 ) -> LlmTracker: ...
 def track_llm(
@@ -137,6 +191,14 @@ def track_llm(
     server_address: str | None = None,
     server_port: int | None = None,
     data_source: str | None = None,
+    tool_name: str | None = None,
+    tool_call_id: str | None = None,
+    tool_description: str | None = None,
+    tool_type: str | None = None,
+    agent_name: str | None = None,
+    agent_id: str | None = None,
+    agent_description: str | None = None,
+    agent_version: str | None = None,
     **request_params: Any,
 ) -> Any:
     """Track an LLM call: a CLIENT span, its duration, token usage and, for streams, the
@@ -150,6 +212,12 @@ def track_llm(
     ``op.usage()``. A decorated generator, or a function returning a stream of chunks,
     keeps the span open until the stream ends; in a ``with`` block call ``op.chunk()``.
 
+    Tool calls and agents are named by the conventions' rule: ``operation="execute_tool"``
+    with ``tool_name=`` (span ``execute_tool {tool_name}``, INTERNAL), ``"invoke_agent"`` or
+    ``"create_agent"`` with ``agent_name=``; ``tool_call_id``, ``tool_description``,
+    ``tool_type``, ``agent_id``, ``agent_description`` and ``agent_version`` become the
+    ``gen_ai.tool.*`` and ``gen_ai.agent.*`` attributes.
+
     Example::
 
         @apm.track_llm(provider="openai", model="gpt-4o-mini", temperature=0.2)
@@ -160,6 +228,12 @@ def track_llm(
             for line in response.iter_lines():
                 op.chunk(json.loads(line))
     """
+    subject = {
+        "tool_name": tool_name, "tool_call_id": tool_call_id,
+        "tool_description": tool_description, "tool_type": tool_type,
+        "agent_name": agent_name, "agent_id": agent_id,
+        "agent_description": agent_description, "agent_version": agent_version,
+    }  # fmt: skip
     fn = provider if is_decoration_target(provider) and model is None else None
     if fn is not None:
         provider = None  # bare @track_llm: the provider is not known
@@ -172,6 +246,7 @@ def track_llm(
         server_address=server_address,
         server_port=server_port,
         data_source=data_source,
+        subject={name: value for name, value in subject.items() if value is not None},
         request_params=request_params,
     )
     return tracker(fn) if fn is not None else tracker

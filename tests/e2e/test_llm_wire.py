@@ -101,7 +101,8 @@ class TestLlmOnTheWire:
             "gen_ai.response.finish_reasons": ("stop",),
             "app.feature": "faq",
         }.items() <= chat.attributes.items()
-        assert 0 < chat.attributes["gen_ai.response.time_to_first_chunk"] <= chat.duration_s
+        first_chunk = chat.attributes["autobot_apm.gen_ai.response.time_to_first_chunk"]
+        assert 0 < first_chunk <= chat.duration_s
         assert (
             pytest.approx((6 * 0.15 + 4 * 0.60) / 1e6) == chat.attributes["autobot_apm.gen_ai.cost"]
         )
@@ -129,7 +130,37 @@ class TestLlmOnTheWire:
         assert 2 == broken.attributes["autobot_apm.gen_ai.response.chunks"]
         assert "UNSET" == abandoned.status_code
         assert 1 == abandoned.attributes["autobot_apm.gen_ai.response.chunks"]
+        assert abandoned.attributes["autobot_apm.gen_ai.stream.broken_off"] is True
+        assert "autobot_apm.gen_ai.stream.broken_off" not in broken.attributes
         assert "gen_ai.input.messages" not in abandoned.attributes  # capture is off
+
+    def test_latest_conventions_over_http(self, receiver, client, monkeypatch):
+        """With gen_ai_latest_experimental: the latest names, tool and retrieval spans and
+        time_per_output_chunk arrive over OTLP/HTTP."""
+        monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", "gen_ai_latest_experimental")
+        _configure(endpoint=receiver.http_endpoint, protocol="http/protobuf")
+        try:
+            list(chat_stream(client))
+            with track_llm("openai", operation="execute_tool", tool_name="get_weather"):
+                pass
+            with apm.track_database("qdrant", "search", collection="docs", retrieval=True) as op:
+                op.retrieved(documents=[("doc-1", 0.9)], top_k=1)
+        finally:
+            assert apm.shutdown(timeout=10)
+        spans = {span.name: span for span in receiver.wait_for_spans(3)}
+        chat = spans[f"chat {MODEL}"]
+        assert chat.attributes["gen_ai.request.stream"] is True
+        assert 0 < chat.attributes["gen_ai.response.time_to_first_chunk"] <= chat.duration_s
+        assert "autobot_apm.gen_ai.response.time_to_first_chunk" not in chat.attributes
+        tool = spans["execute_tool get_weather"]
+        assert ("INTERNAL", "get_weather") == (tool.kind, tool.attributes["gen_ai.tool.name"])
+        retrieval = spans["retrieval docs"]
+        assert "docs" == retrieval.attributes["gen_ai.data_source.id"]
+        assert '[{"id":"doc-1","score":0.9}]' == retrieval.attributes["gen_ai.retrieval.documents"]
+        name = "gen_ai.client.operation.time_per_output_chunk"
+        receiver.wait_for_metrics(lambda metrics: name in {metric.name for metric in metrics})
+        (gaps,) = receiver.latest_metric_points(name)
+        assert chat.attributes["autobot_apm.gen_ai.response.chunks"] - 1 == gaps.count
 
 
 def _check_metrics(rx):

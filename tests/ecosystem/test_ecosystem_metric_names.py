@@ -112,6 +112,7 @@ def exercise_trackers() -> None:
     @track_llm(provider="openai", model="gpt-4o-mini")
     def stream() -> Iterator[str]:
         yield "a"
+        yield "b"  # a second chunk: time_per_output_chunk (latest conventions)
         apm.current_operation(LlmOperation).usage(input_tokens=10, output_tokens=2)
 
     list(stream())
@@ -125,7 +126,12 @@ def catalogue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Catalogue]:
     provider = MeterProvider(
         resource=Resource.create({"service.name": "catalogue"}), metric_readers=[reader]
     )
-    settings = resolve({"llm_prices": {"gpt-4o-mini": (0.15, 0.60)}}, environ={})
+    # The latest GenAI conventions add names and rename none: this scrape has them all.
+    settings = resolve(
+        {"llm_prices": {"gpt-4o-mini": (0.15, 0.60)},
+         "semconv_stability_opt_in": "gen_ai_latest_experimental"},
+        environ={},
+    )  # fmt: skip
     tracer = TracerProvider().get_tracer("autobot_apm")
     runtime = _runtime.Runtime(tracer, provider.get_meter("autobot_apm"), settings)
     previous = _runtime.install(runtime)

@@ -140,7 +140,7 @@ class TestOpenAICompatible:
             attributes["gen_ai.usage.output_tokens"],
         )
         assert ("stop",) == attributes["gen_ai.response.finish_reasons"]
-        assert 0 < attributes["gen_ai.response.time_to_first_chunk"]
+        assert 0 < attributes["autobot_apm.gen_ai.response.time_to_first_chunk"]
         response_model = {"gen_ai.response.model": MODEL + SNAPSHOT}
         assert 1 == apm_capture.histogram_count(FIRST_CHUNK, response_model)
         assert 2 == apm_capture.histogram_count(TOKENS, response_model)

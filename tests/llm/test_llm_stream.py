@@ -103,7 +103,7 @@ class TestDecoratedGenerators:
         assert CHUNKS == list(tracked(apm_clock))
         span = apm_capture.span(SPAN)
         attributes = span.attributes
-        assert 0.25 == attributes["gen_ai.response.time_to_first_chunk"]
+        assert 0.25 == attributes["autobot_apm.gen_ai.response.time_to_first_chunk"]
         assert 1_000_000_000 == span.end_time - span.start_time
         assert 4 == attributes["autobot_apm.gen_ai.response.chunks"]
         assert (7, 3) == (
@@ -111,7 +111,7 @@ class TestDecoratedGenerators:
             attributes["gen_ai.usage.output_tokens"],
         )
         assert ("stop",) == attributes["gen_ai.response.finish_reasons"]
-        assert attributes["gen_ai.request.stream"] is True
+        assert attributes["autobot_apm.gen_ai.request.stream"] is True
         # 3 output tokens over the 0.75 s after the first chunk.
         assert 4.0 == attributes["autobot_apm.gen_ai.output_tokens_per_second"]
         assert 1 == apm_capture.histogram_count(FIRST_CHUNK, {"gen_ai.response.model": "m-1"})
@@ -349,7 +349,7 @@ class TestChunkReports:
         span = apm_capture.span(SPAN)
         assert 750_000_000 == span.end_time - span.start_time
         attributes = span.attributes
-        assert 0.25 == attributes["gen_ai.response.time_to_first_chunk"]
+        assert 0.25 == attributes["autobot_apm.gen_ai.response.time_to_first_chunk"]
         assert [0.25] == [p.sum for p in apm_capture.metric_points(FIRST_CHUNK)]
         assert (4, 2) == (
             attributes["gen_ai.usage.input_tokens"],

@@ -173,7 +173,7 @@ class TestAttributes:
         attributes = apm_capture.span("chat gpt-4o-mini").attributes
         assert 12 == attributes["gen_ai.usage.input_tokens"]
         assert 99 == attributes["gen_ai.usage.output_tokens"]
-        assert 4 == attributes["gen_ai.usage.reasoning.output_tokens"]
+        assert 4 == attributes["autobot_apm.gen_ai.usage.reasoning.output_tokens"]
 
     def test_unknown_result_shape_records_no_usage(self, apm_capture: Capture):
         """A result of no known shape is returned untouched and adds no usage."""
@@ -236,7 +236,8 @@ class TestMetrics:
         with track_llm(provider="openai", model="m") as op:
             op.usage(input_tokens=1, output_tokens=1)
         assert 0 == apm_capture.histogram_count(FIRST_CHUNK)
-        assert "gen_ai.response.time_to_first_chunk" not in apm_capture.span("chat m").attributes
+        attributes = apm_capture.span("chat m").attributes
+        assert "autobot_apm.gen_ai.response.time_to_first_chunk" not in attributes
 
 
 class TestErrors:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from typing import Any
 
 from .._tracking.attributes import (
@@ -13,7 +14,10 @@ from .._tracking.attributes import (
 from .._tracking.handle import Operation
 from .._tracking.runtime import Runtime
 from .content import CapturedContent
-from .record import CallEnd, call_cost, end_attributes, record_metrics
+from .record import CallEnd, call_cost, end_attributes, record_chunk_gaps, record_metrics
+from .retrieval import documents as retrieved_documents
+from .retrieval import record_retrieval
+from .semconv import in_force
 from .settings import LlmSettings, llm_settings
 from .stream import stream_kind, wrap_stream
 from .usage import MAX_CHOICES, LlmFacts, read, token_count
@@ -25,6 +29,13 @@ USAGE_DETAILS = {
 }
 
 
+# Span attributes of this library's own (the conventions have no names for these facts).
+UNKNOWN_PRICE = "autobot_apm.gen_ai.price_unknown"
+BROKEN_OFF = "autobot_apm.gen_ai.stream.broken_off"
+CHUNKS = "autobot_apm.gen_ai.response.chunks"
+MAX_CHUNK_GAPS = 65536  # chunk timings kept per call (8 bytes each); later ones are dropped
+
+
 class LlmOperation(Operation):
     """A tracked LLM call: report usage, chunks, the response, messages, retrieval results.
 
@@ -32,17 +43,33 @@ class LlmOperation(Operation):
     not reported; what is reported here always wins.
     """
 
-    __slots__ = ("_chunks", "_content", "_first_chunk", "_found", "_reported", "_settings")
+    __slots__ = (
+        "_broken_off",
+        "_chunk_gaps",
+        "_chunks",
+        "_content",
+        "_first_chunk",
+        "_found",
+        "_generating",
+        "_last_chunk",
+        "_reported",
+        "_settings",
+    )
 
     def _on_start(self) -> None:
         self._found = LlmFacts()  # read from the result or the chunks
         self._reported = LlmFacts()  # said by the user
         self._first_chunk: float | None = None  # seconds from the start
+        self._last_chunk = 0.0
         self._chunks = 0
+        self._broken_off = False  # the consumer stopped reading the stream before its end
+        self._generating = False  # a decorated generator has yielded and not ended yet
         runtime: Runtime | None = self._runtime
         self._settings = llm_settings(runtime) if runtime is not None else LlmSettings()
         capture = self._settings.capture
         self._content = CapturedContent(capture) if capture.enabled else None
+        # Seconds between chunks, for time_per_output_chunk (latest conventions only).
+        self._chunk_gaps = array("d") if self._settings.latest else None
 
     def usage(
         self, input_tokens: int | None = None, output_tokens: int | None = None, **extra: int
@@ -73,13 +100,23 @@ class LlmOperation(Operation):
         """
         if self._ended:
             return
-        if self._first_chunk is None:
+        if self._chunk_gaps is not None:
+            self._time_chunk(self._chunk_gaps)
+        elif self._first_chunk is None:
             self._first_chunk = self.elapsed
         self._chunks += 1
         if chunk is not None:
             read(chunk, self._found)
             if self._content is not None:
                 self._content.add_chunk(chunk)
+
+    def _time_chunk(self, gaps: array[float]) -> None:
+        now = self.elapsed
+        if self._first_chunk is None:
+            self._first_chunk = now
+        elif len(gaps) < MAX_CHUNK_GAPS:
+            gaps.append(now - self._last_chunk)
+        self._last_chunk = now
 
     def response(
         self,
@@ -115,11 +152,24 @@ class LlmOperation(Operation):
             self._content.completion = messages
 
     def retrieved(
-        self, count: int | None = None, top_k: int | None = None, best_score: float | None = None
+        self,
+        count: int | None = None,
+        top_k: int | None = None,
+        best_score: float | None = None,
+        *,
+        documents: object = None,
+        query: str | None = None,
     ) -> None:
-        """Report a retrieval: results returned, results asked for, the best score."""
+        """Report a retrieval: results returned, results asked for, the best score, the
+        documents found (ids and scores; their text only with content capture on) and
+        the query (only with content capture on). ``count`` and ``best_score`` default
+        to what ``documents`` shows."""
         if self._ended:
             return
+        found = retrieved_documents(documents) if documents is not None else None
+        summary = record_retrieval(self.span, self._settings.capture, found, query)
+        count = summary.get("count") if count is None else count
+        best_score = summary.get("best_score") if best_score is None else best_score
         attributes: dict[str, Any] = {}
         results = token_count(count)
         if results is not None:
@@ -135,17 +185,29 @@ class LlmOperation(Operation):
     # --- engine hooks ---
 
     def _on_result(self, result: Any) -> Any:
+        self._generating = False
         kind = stream_kind(result) if self._chunks == 0 else None
         if kind is not None:
             self._deferred = True  # the call ends with its stream
-            return wrap_stream(result, self, kind)
+            return wrap_stream(result, self, kind, self._stream_broken_off)
         read(result, self._found)
         if self._content is not None:
             self._content.add_response(result)
         return result
 
     def _on_item(self, item: Any) -> None:
+        # A decorated generator's item; its end (_on_result) or failure clears the flag,
+        # so a generator closed by its consumer ends with it still set.
+        self._generating = not self._deferred
         self.chunk(item)
+
+    def _on_exception(self, exc: BaseException) -> None:
+        self._generating = False  # a failure, recorded as such
+        super()._on_exception(exc)
+
+    def _stream_broken_off(self) -> None:
+        """The returned stream was closed or dropped before it was exhausted."""
+        self._broken_off = True
 
     def _on_end(self, duration: float) -> None:
         runtime = self._runtime
@@ -156,10 +218,20 @@ class LlmOperation(Operation):
             label = low_cardinality_label(facts.response_model)
             self._metric_attributes["gen_ai.response.model"] = label
         requested = self._metric_attributes.get("gen_ai.request.model")
-        price = self._settings.price(facts.response_model, str(requested) if requested else None)
+        settings = self._settings
+        price = settings.price(facts.response_model, str(requested) if requested else None)
         end = CallEnd(facts, duration, self._first_chunk, self._chunks, call_cost(facts, price))
+        attributes = end_attributes(end)
+        if price is None and settings.prices and facts.input_tokens is not None:
+            attributes[UNKNOWN_PRICE] = True  # a table is configured, but not for this model
+        # Broken off: no usage came; what was seen is said, nothing is estimated.
+        if self._broken_off or self._generating:
+            attributes[BROKEN_OFF] = True
+            attributes[CHUNKS] = self._chunks
         # Models, ids and reasons come from responses too: bounded and encodable here.
-        self.span.set_attributes(coerce_attributes(end_attributes(end)))
+        self.span.set_attributes(coerce_attributes(in_force(attributes, settings.latest)))
         if self._content is not None:
             self._content.record(self.span, facts.finish_reasons)
         record_metrics(runtime, self._metric_attributes, end)
+        if self._chunk_gaps:
+            record_chunk_gaps(runtime, self._metric_attributes, self._chunk_gaps)

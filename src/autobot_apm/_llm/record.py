@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,15 @@ TOKEN_USAGE = MetricSpec(
 TIME_TO_FIRST_CHUNK = MetricSpec(
     "gen_ai.client.operation.time_to_first_chunk", "histogram", "s",
     "Time from the start of a streamed call to its first chunk.", FIRST_CHUNK_BUCKETS,
+)  # fmt: skip
+# Latest conventions only (the opt-in): one record per chunk after the first. The server's
+# time-per-output-token boundaries (0.01 s to 2.5 s), with 1 ms and 5 ms added below them:
+# a client reading a fast model gets its chunks a few milliseconds apart.
+CHUNK_GAP_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5,
+                     0.75, 1, 2.5)  # fmt: skip
+TIME_PER_OUTPUT_CHUNK = MetricSpec(
+    "gen_ai.client.operation.time_per_output_chunk", "histogram", "s",
+    "Time between consecutive chunks of a streamed answer, after the first.", CHUNK_GAP_BUCKETS,
 )  # fmt: skip
 # UCUM, which OpenTelemetry units follow, has no currency: the currency is an annotation.
 COST = MetricSpec(
@@ -102,3 +112,10 @@ def record_metrics(runtime: Runtime, attributes: dict[str, Any], end: CallEnd) -
         runtime.histogram(TIME_TO_FIRST_CHUNK).record(end.first_chunk, attributes)
     if end.cost is not None:
         runtime.counter(COST).add(end.cost, attributes)
+
+
+def record_chunk_gaps(runtime: Runtime, attributes: dict[str, Any], gaps: Iterable[float]) -> None:
+    """One time_per_output_chunk record per gap between two chunks."""
+    histogram = runtime.histogram(TIME_PER_OUTPUT_CHUNK)
+    for gap in gaps:
+        histogram.record(gap, attributes)

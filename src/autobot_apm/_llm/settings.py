@@ -7,7 +7,9 @@ already parsed at configure time passes through them unchanged.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,18 +17,23 @@ from typing import TYPE_CHECKING, Any
 
 from .._tracking.errors import ConfigurationError, report_internal_error
 from .content import ContentCapture, parse_content_capture
+from .semconv import latest_in
 
 if TYPE_CHECKING:
     from .._tracking.runtime import Runtime
 
 Prices = dict[str, tuple[float, float]]
 PRICE_HINT = "expected {model: (input, output)} in US dollars per million tokens"
+MAX_PRICE_FILE = 1 << 20  # bytes: a price table is a few kilobytes
 
 
 def parse_prices(name: str, value: Any) -> Prices:
-    """``{model: (input, output)}`` or ``{model: {"input": x, "output": y}}``, checked."""
+    """``{model: (input, output)}`` or ``{model: {"input": x, "output": y}}``, checked;
+    a string or path names a JSON file holding such a table."""
     if value is None:
         return {}
+    if isinstance(value, str | os.PathLike):
+        value = _price_file(name, value)
     if not isinstance(value, Mapping):
         raise ConfigurationError(name, value, PRICE_HINT)
     prices: Prices = {}
@@ -35,6 +42,23 @@ def parse_prices(name: str, value: Any) -> Prices:
             raise ConfigurationError(name, model, "model names must be non-empty strings")
         prices[model.strip()] = _price_pair(f"{name}[{model!r}]", price)
     return prices
+
+
+def _price_file(name: str, path: str | os.PathLike[str]) -> Any:
+    """The JSON object in the file at ``path`` (read once, at configure())."""
+    try:
+        with open(path, "rb") as file:
+            data = file.read(MAX_PRICE_FILE + 1)
+    except OSError as exc:
+        raise ConfigurationError(
+            name, path, f"cannot read the price file ({exc.strerror})"
+        ) from None
+    if len(data) > MAX_PRICE_FILE:
+        raise ConfigurationError(name, path, "the price file is larger than 1 MiB")
+    try:
+        return json.loads(data)
+    except ValueError as exc:
+        raise ConfigurationError(name, path, f"the price file is not JSON ({exc})") from None
 
 
 def _price_pair(name: str, price: Any) -> tuple[float, float]:
@@ -61,6 +85,7 @@ class LlmSettings:
 
     capture: ContentCapture = field(default_factory=ContentCapture)
     prices: Prices = field(default_factory=dict)
+    latest: bool = False  # the latest experimental GenAI conventions are in force
 
     def price(self, *models: str | None) -> tuple[float, float] | None:
         """The price of the first of ``models`` that has one."""
@@ -90,7 +115,10 @@ def _parse(settings: Any) -> LlmSettings:
     try:
         mode = parse_content_capture("capture_message_content", settings.capture_message_content)
         capture = ContentCapture.from_mode(mode, int(settings.content_max_length))
-        return LlmSettings(capture, parse_prices("llm_prices", settings.llm_prices))
+        prices = parse_prices("llm_prices", settings.llm_prices)
+        return LlmSettings(
+            capture, prices, latest_in(getattr(settings, "semconv_stability_opt_in", ()))
+        )
     except ConfigurationError as exc:
         report_internal_error("llm settings", exc)
         return _DEFAULTS

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import io
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from types import TracebackType
 from typing import Any, Literal
@@ -48,10 +48,16 @@ def _is_record(kind: type) -> bool:
     return hasattr(kind, "model_dump") or hasattr(kind, "__fields__")
 
 
-def wrap_stream(stream: Any, operation: Operation, kind: StreamKind) -> Any:
-    """``stream`` inside the proxy that ends ``operation`` with it."""
+def wrap_stream(
+    stream: Any,
+    operation: Operation,
+    kind: StreamKind,
+    on_broken_off: Callable[[], None] | None = None,
+) -> Any:
+    """``stream`` inside the proxy that ends ``operation`` with it; ``on_broken_off`` is
+    called when the stream is closed or dropped before it was exhausted."""
     proxy = AsyncTrackedStream if kind == "async" else TrackedStream
-    return proxy(stream, operation)
+    return proxy(stream, operation, on_broken_off)
 
 
 def _cancellation(exc: BaseException | None) -> BaseException | None:
@@ -62,21 +68,28 @@ def _cancellation(exc: BaseException | None) -> BaseException | None:
 class _StreamProxy(wrapt.ObjectProxy[Any]):
     """What both proxies share: the operation, and its end when the proxy is dropped."""
 
-    def __init__(self, wrapped: Any, operation: Operation) -> None:
+    def __init__(
+        self, wrapped: Any, operation: Operation, on_broken_off: Callable[[], None] | None = None
+    ) -> None:
         super().__init__(wrapped)
         self._self_operation = operation
+        self._self_on_broken_off = on_broken_off
 
     def _end(self, exc: BaseException | None = None) -> None:
-        finish(self._self_operation, exc)
+        """End the operation before the stream's end: closed, left or dropped."""
+        operation = self._self_operation
+        if not operation._ended and self._self_on_broken_off is not None:
+            self._self_on_broken_off()
+        finish(operation, exc)
 
     def __del__(self) -> None:
         # A consumer that breaks out of its loop drops the stream without closing it.
         try:
-            operation = self._self_operation
+            self._self_operation  # noqa: B018 (raises when the proxy was never initialised)
         except Exception:
-            return  # never initialised
+            return
         try:
-            finish(operation, None)
+            self._end()
         except Exception as exc:
             report_internal_error("llm stream finalizer", exc)
 

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from .._llm.content import parse_content_capture
+from .._llm.semconv import parse_opt_in
 from .._llm.settings import parse_prices
 from .._tracking.errors import ConfigurationError
 from .headers import check_headers
@@ -376,10 +377,19 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "llm_prices",
-        (),
+        ("AUTOBOT_APM_LLM_PRICES",),
         parse_prices,
         {},
-        "Per-model prices in US dollars: {model: (input per 1M tokens, output per 1M tokens)}.",
+        "Per-model prices in US dollars: {model: (input per 1M tokens, output per 1M tokens)}, "
+        "or the path of a JSON file holding that table.",
+    ),
+    Setting(
+        "semconv_stability_opt_in",
+        ("OTEL_SEMCONV_STABILITY_OPT_IN",),
+        parse_opt_in,
+        (),
+        "Comma-separated opt-ins; gen_ai_latest_experimental switches LLM spans and metrics "
+        "to the latest (experimental) GenAI conventions.",
     ),
     Setting(
         "excluded_urls",

@@ -57,6 +57,8 @@ SHOWN: tuple[Shown, ...] = (
     Shown("gen_ai.usage.input_tokens", "tokens_in"),
     Shown("gen_ai.usage.output_tokens", "tokens_out"),
     Shown("gen_ai.response.time_to_first_chunk", "ttfc", _seconds),
+    # The same fact without the gen_ai_latest_experimental opt-in (see _llm/semconv.py).
+    Shown("autobot_apm.gen_ai.response.time_to_first_chunk", "ttfc", _seconds),
     Shown("gen_ai.server.time_to_first_token", "ttft", _seconds),
     Shown("error.type", "error", redundant_with="mark"),
 )
