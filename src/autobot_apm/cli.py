@@ -3,7 +3,8 @@
 ``autobot-apm doctor`` prints what the library sees, one section per concern. Each
 section is one small function taking the parsed arguments and an output stream; a new
 section is a new function added to ``DOCTOR_SECTIONS``. ``autobot-apm demo`` runs the
-demo of :mod:`autobot_apm._demo`.
+demo of :mod:`autobot_apm._demo`; ``autobot-apm serve`` the receiver of
+:mod:`autobot_apm._serve`.
 """
 
 from __future__ import annotations
@@ -231,8 +232,15 @@ def demo(args: argparse.Namespace, out: TextIO) -> int:
     return run_demo(args.requests, color=False if args.no_color else None, out=out)
 
 
+def serve(args: argparse.Namespace, out: TextIO) -> int:
+    from ._serve import run_serve
+
+    return run_serve(args, out, color=wants_color(out) and not args.no_color)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ._demo import add_demo_arguments
+    from ._serve import add_serve_arguments
 
     parser = argparse.ArgumentParser(
         prog="autobot-apm", description="OpenTelemetry-native APM for Python services."
@@ -251,7 +259,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_demo_arguments(demo_parser)
     demo_parser.set_defaults(run=demo)
-    for command in (doctor_parser, demo_parser):
+    serve_parser = commands.add_parser(
+        "serve", help="receive OTLP on loopback and print traces and per-service numbers"
+    )
+    add_serve_arguments(serve_parser)
+    serve_parser.set_defaults(run=serve)
+    for command in (doctor_parser, demo_parser, serve_parser):
         command.add_argument("--no-color", action="store_true", help="plain text, no colours")
     return parser
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -37,6 +37,10 @@ class OTLPReceiver:
     Setting :attr:`mode` makes it fail the way collectors do. Only requests answered
     in mode "ok" are kept, but every request is listed in :attr:`requests`. A stopped
     receiver can be started again and listens on the same ports (a collector restart).
+
+    ``on_spans`` is called, on a transport thread, with the spans of each request
+    answered "ok"; ``keep=False`` keeps nothing, for a long-running receiver that only
+    listens (``autobot-apm serve``). It binds loopback only, unless ``allow_remote``.
     """
 
     def __init__(
@@ -47,8 +51,13 @@ class OTLPReceiver:
         http: bool = True,
         grpc_port: int = 0,
         http_port: int = 0,
+        on_spans: Callable[[Sequence[ReceivedSpan]], None] | None = None,
+        keep: bool = True,
+        allow_remote: bool = False,
     ) -> None:
-        self._host = _loopback(host)
+        self._host = host if allow_remote else _loopback(host)
+        self._on_spans = on_spans
+        self._keep = keep
         if not (grpc or http):
             raise ValueError("OTLPReceiver needs gRPC, HTTP or both enabled")
         self._ports = {"grpc": grpc_port if grpc else None, "http": http_port if http else None}
@@ -220,10 +229,14 @@ class OTLPReceiver:
         try:
             batch = decode_request(signal, payload, protocol)
         except MalformedRequestError:
-            self._store.add(ReceivedRequest(protocol, signal, headers, 0, "invalid"), None)
+            if self._keep:
+                self._store.add(ReceivedRequest(protocol, signal, headers, 0, "invalid"), None)
             return "invalid"
-        request = ReceivedRequest(protocol, signal, headers, batch.item_count, mode)
-        self._store.add(request, batch if mode == "ok" else None)
+        if self._on_spans is not None and mode == "ok" and batch.spans:
+            self._on_spans(batch.spans)
+        if self._keep:
+            request = ReceivedRequest(protocol, signal, headers, batch.item_count, mode)
+            self._store.add(request, batch if mode == "ok" else None)
         return mode
 
     def __repr__(self) -> str:
