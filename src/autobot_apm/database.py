@@ -7,11 +7,11 @@ from typing import Any, TypeVar, overload
 
 from opentelemetry.trace import SpanKind
 
-from ._privacy.query_text import SCAN_LIMIT
 from ._llm.content import ContentCapture
 from ._llm.retrieval import documents as retrieved_documents
 from ._llm.retrieval import record_retrieval
 from ._llm.settings import llm_settings
+from ._privacy.query_text import SCAN_LIMIT
 from ._privacy.sql import operation_and_collection, sanitize_redis, sanitize_sql, summarize_sql
 from ._tracking.attributes import OTHER, integer_argument, metric_number, text_argument
 from ._tracking.dispatch import is_decoration_target, target_name
