@@ -52,11 +52,12 @@ class TestRagExample:
         """The answer span holds the embedding, the vector search and the generation."""
         rag = load("rag")
         rag.answer(rag.VectorStore(rag.HANDBOOK), "How do I upgrade the GPU driver?")
-        search = apm_capture.span("search handbook")
+        # The vector search is reported as a GenAI retrieval (track_database(retrieval=True)).
+        search = apm_capture.span("retrieval handbook")
         assert "qdrant" == search.attributes["db.system.name"]
         assert (3, 3) == (search.attributes["db.response.returned_rows"],
-                          search.attributes["autobot_apm.db.vector.top_k"])  # fmt: skip
-        assert 0 < search.attributes["autobot_apm.db.vector.best_score"] <= 1
+                          search.attributes["gen_ai.request.top_k"])  # fmt: skip
+        assert 0 < search.attributes["autobot_apm.gen_ai.retrieval.best_score"] <= 1
         root = apm_capture.span("answer")
         children = [span for span in apm_capture.spans if span.parent is not None]
         assert 3 == len(children)
