@@ -191,6 +191,58 @@ class TestCodeBlocks:
         assert 0 == checked.returncode, checked.stdout + checked.stderr
 
 
+PACKAGE = ROOT / "src" / "autobot_apm"
+# A path in backticks, with at least one folder: `_tracking/runtime.py`, `tests/x.py::T`.
+NAMED_PATH = re.compile(r"`([\w.-]+(?:/[\w.-]+)+\.py)(?:::[^`]*)?`")
+
+
+def house_modules() -> set[str]:
+    """The modules the tree under "## The house" in architecture.md lists, as paths."""
+    text = (DOCS / "architecture.md").read_text().split("## The house", 1)[1]
+    tree = text.split("```text\n", 1)[1].split("```", 1)[0]
+    folders: list[str] = []
+    listed: set[str] = set()
+    for line in tree.splitlines()[1:]:  # the first line is src/autobot_apm/ itself
+        depth = (len(line) - len(line.lstrip())) // 2 - 1
+        name = line.split()[0]
+        del folders[depth:]
+        if name.endswith("/"):
+            folders.append(name)
+        else:
+            listed.add("".join(folders) + name)
+    return listed
+
+
+def is_module(path: Path) -> bool:
+    """Not a subfolder's ``__init__.py`` that holds only the folder's docstring."""
+    if path.name != "__init__.py" or path.parent == PACKAGE:
+        return True
+    return len(path.read_text().splitlines()) > 3
+
+
+class TestArchitecture:
+    def test_the_house_lists_every_module_and_no_other(self) -> None:
+        """architecture.md names every module of the package, where it is, and no other."""
+        modules = {
+            path.relative_to(PACKAGE).as_posix()
+            for path in PACKAGE.rglob("*.py")
+            if is_module(path)
+        }
+        listed = house_modules()
+        assert (set(), set()) == (modules - listed, listed - modules)
+
+    def test_every_path_named_in_the_docs_exists(self) -> None:
+        """A path a page names (`_http/fastapi.py`, a test file) is there to be read."""
+        pages = [*sorted(DOCS.glob("*.md")), ROOT / "README.md"]
+        missing = [
+            f"{page.name}: {match[1]}"
+            for page in pages
+            for match in NAMED_PATH.finditer(page.read_text())
+            if not any((base / match[1]).exists() for base in (ROOT, PACKAGE))
+        ]
+        assert [] == missing
+
+
 def queries_of(block: Block) -> list[str]:
     """The queries of a promql block: paragraphs, without their # comments."""
     paragraphs = re.split(r"\n\s*\n", block.code)
