@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, overload
 
 from opentelemetry.trace import SpanKind
@@ -14,8 +14,9 @@ from ._llm.settings import llm_settings
 from ._privacy.query_text import SCAN_LIMIT
 from ._privacy.sql import operation_and_collection, sanitize_redis, sanitize_sql, summarize_sql
 from ._tracking.attributes import OTHER, integer_argument, metric_number, text_argument
-from ._tracking.dispatch import is_decoration_target, target_name
+from ._tracking.dispatch import target_name
 from ._tracking.handle import Operation
+from ._tracking.options import NO_EXTRAS, ExtraAttributes, MetricValue, extra_attributes, is_bare
 from ._tracking.runtime import DB_DURATION_BUCKETS, ROW_BUCKETS, MetricSpec
 from ._tracking.tracker import Tracker
 
@@ -160,6 +161,7 @@ class DatabaseTracker(Tracker[DatabaseOperation]):
         server_port: int | None = None,
         batch_size: int | None = None,
         retrieval: bool = False,
+        extras: ExtraAttributes = NO_EXTRAS,
     ) -> None:
         # Any value is accepted at decoration: text, cut to a limit, never raising.
         system = text_argument(system) or "other_sql"
@@ -213,8 +215,10 @@ class DatabaseTracker(Tracker[DatabaseOperation]):
         super().__init__(
             span_name=name,
             span_kind=SpanKind.CLIENT,
-            span_attributes={k: v for k, v in span_attributes.items() if v is not None},
-            metric_attributes=metric_attributes,
+            span_attributes={
+                **extras.span, **{k: v for k, v in span_attributes.items() if v is not None}
+            },
+            metric_attributes={**extras.metric, **metric_attributes},
         )  # fmt: skip
 
 
@@ -257,6 +261,13 @@ def _span_name(
     return target or system
 
 
+# track_database's own keyword-only options (``system`` is positional only).
+DATABASE_OPTIONS = (
+    "collection", "namespace", "query", "summary", "stored_procedure", "server_address",
+    "server_port", "batch_size", "retrieval",
+)  # fmt: skip
+
+
 @overload
 def track_database(system: F, /) -> F: ...
 @overload
@@ -274,8 +285,19 @@ def track_database(
     server_port: int | None = None,
     batch_size: int | None = None,
     retrieval: bool = False,
+    attributes: Mapping[str, object] | None = None,
+    metric_attributes: Mapping[str, MetricValue] | None = None,
+    **dotted: object,
 ) -> DatabaseTracker: ...
-def track_database(system: Any, /, operation: str | None = None, **options: Any) -> Any:
+def track_database(
+    system: Any,
+    /,
+    operation: str | None = None,
+    *,
+    attributes: Mapping[str, object] | None = None,
+    metric_attributes: Mapping[str, MetricValue] | None = None,
+    **options: Any,
+) -> Any:
     """Track a database call: a CLIENT span named by the semconv rule and its duration.
 
     Positionally, ``track_database("redis", "GET")`` names the system and the operation.
@@ -290,13 +312,27 @@ def track_database(system: Any, /, operation: str | None = None, **options: Any)
     beside the ``db.*`` attributes; ``op.retrieved(documents=..., query=...)`` records
     what was found.
 
+    Extra keywords, as for every tracker: ``attributes={...}`` are span attributes (any
+    key); ``metric_attributes={...}`` are low-cardinality labels of the duration and row
+    metrics, also set on the span; a keyword with a dot in its name is a span attribute;
+    any other keyword is a TypeError here.
+
     Example::
 
         with apm.track_database("postgresql", query="SELECT * FROM users WHERE id = %s") as op:
             rows = cursor.execute(...).fetchall()
             op.rows(len(rows))
     """
-    if is_decoration_target(system) and operation is None:
+    if is_bare(system, operation):
         # Bare @track_database: the function's name is all we know of the operation.
         return DatabaseTracker("other_sql", operation=target_name(system) or OTHER)(system)
-    return DatabaseTracker(system, operation=operation, **options)
+    own = {name: value for name, value in options.items() if name in DATABASE_OPTIONS}
+    dotted = {name: value for name, value in options.items() if name not in own}
+    extras = extra_attributes(
+        "track_database",
+        ("operation", *DATABASE_OPTIONS),
+        dotted,
+        attributes=attributes,
+        metric_attributes=metric_attributes,
+    )
+    return DatabaseTracker(system, operation=operation, extras=extras, **own)
