@@ -7,15 +7,11 @@ from typing import Any, TypeVar, overload
 
 from opentelemetry.trace import SpanKind
 
-from ._llm.content import ContentCapture
-from ._llm.retrieval import documents as retrieved_documents
-from ._llm.retrieval import record_retrieval
-from ._llm.settings import llm_settings
+from ._llm.retrieval import RetrievalOperation
 from ._privacy.query_text import SCAN_LIMIT
 from ._privacy.sql import operation_and_collection, sanitize_redis, sanitize_sql, summarize_sql
 from ._tracking.attributes import OTHER, integer_argument, metric_number, text_argument
 from ._tracking.dispatch import target_name
-from ._tracking.handle import Operation
 from ._tracking.options import NO_EXTRAS, ExtraAttributes, MetricValue, extra_attributes, is_bare
 from ._tracking.runtime import DB_DURATION_BUCKETS, ROW_BUCKETS, MetricSpec
 from ._tracking.tracker import Tracker
@@ -33,21 +29,18 @@ DB_RETURNED_ROWS = MetricSpec(
     "Rows returned by database operations.", ROW_BUCKETS,
 )  # fmt: skip
 
-# Vector search results (no semantic convention exists; the names are ours).
-VECTOR_TOP_K = "autobot_apm.db.vector.top_k"
-VECTOR_BEST_SCORE = "autobot_apm.db.vector.best_score"
-# The same, on a search reported as a GenAI retrieval (track_database(..., retrieval=True)).
-RETRIEVAL_TOP_K = "gen_ai.request.top_k"
-RETRIEVAL_BEST_SCORE = "autobot_apm.gen_ai.retrieval.best_score"
 # Systems whose queries are commands with arguments rather than SQL text.
 COMMAND_SYSTEMS = frozenset({"redis", "valkey", "memcached"})
 # Database errors carry their server's code under one of these names (DB-API drivers).
 _STATUS_CODE_ATTRIBUTES = ("sqlstate", "pgcode", "errno", "code")
 
 
-class DatabaseOperation(Operation):
+class DatabaseOperation(RetrievalOperation):
     """A tracked database call. ``rows(n)`` reports how many rows it returned;
-    ``retrieved(count, top_k, best_score)`` reports a vector search."""
+    ``retrieved(count, top_k, best_score, documents=, query=)`` reports a vector search
+    (the one shared with LLM handles, see :mod:`autobot_apm._llm.retrieval`): its count
+    is also the rows; on a ``retrieval=True`` span it records the GenAI retrieval's names,
+    otherwise ``autobot_apm.db.vector.top_k`` and ``autobot_apm.db.vector.best_score``."""
 
     __slots__ = ("_rows",)
 
@@ -61,47 +54,11 @@ class DatabaseOperation(Operation):
             self._rows = rows
             self.span.set_attribute("db.response.returned_rows", rows)
 
-    def retrieved(
-        self,
-        count: int | None = None,
-        top_k: int | None = None,
-        best_score: float | None = None,
-        *,
-        documents: object = None,
-        query: str | None = None,
-    ) -> None:
-        """Report a vector search: results returned (as rows), results asked for, best score.
+    def _is_retrieval_span(self) -> bool:
+        return getattr(self._tracker, "retrieval", False) is True
 
-        ``top_k`` and ``best_score`` are this library's ``autobot_apm.db.vector.top_k`` and
-        ``autobot_apm.db.vector.best_score`` span attributes (semconv has none). On a
-        ``track_database(..., retrieval=True)`` span they are the GenAI retrieval's
-        ``gen_ai.request.top_k`` and ``autobot_apm.gen_ai.retrieval.best_score``, and the
-        ``documents`` found (ids and scores; text with content capture on) and the
-        ``query`` (with content capture on) are recorded too.
-        """
-        if self._ended:
-            return
-        if getattr(self._tracker, "retrieval", False):
-            summary = self._record_retrieval(documents, query)
-            count = summary.get("count") if count is None else count
-            best_score = summary.get("best_score") if best_score is None else best_score
-            names = (RETRIEVAL_TOP_K, RETRIEVAL_BEST_SCORE)
-        else:
-            names = (VECTOR_TOP_K, VECTOR_BEST_SCORE)
-        if count is not None:
-            self.rows(count)
-        top = metric_number(top_k, minimum=1)
-        if type(top) is int:
-            self.span.set_attribute(names[0], top if names[0] == VECTOR_TOP_K else float(top))
-        score = metric_number(best_score, floats=True, minimum=None)
-        if score is not None:
-            self.span.set_attribute(names[1], float(score))
-
-    def _record_retrieval(self, documents: object, query: object) -> dict[str, Any]:
-        runtime = self._runtime
-        capture = llm_settings(runtime).capture if runtime is not None else ContentCapture()
-        found = retrieved_documents(documents) if documents is not None else None
-        return record_retrieval(self.span, capture, found, query)
+    def _on_retrieved_count(self, count: int) -> None:
+        self.rows(count)  # a search's results are its rows, on a retrieval span too
 
     def _on_exception(self, exc: BaseException) -> None:
         super()._on_exception(exc)
