@@ -66,6 +66,8 @@ def extra_attributes(
     keyword names, for the error message. ``undotted_allowed`` lets undotted names
     through as span attributes (track_operation's own extension).
     """
+    if not keywords and attributes is None and metric_attributes is None:
+        return NO_EXTRAS  # the usual case, on every ``with`` that builds a tracker
     if not undotted_allowed:
         for name in keywords:
             if "." not in name:
