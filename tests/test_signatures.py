@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import re
+from pathlib import Path
 
 import pytest
 
@@ -28,6 +30,18 @@ class TestOriginSnippet:
         database = next(s for s in apm_capture.spans if s.name == "query")
         assert "redis" == database.attributes["db.system.name"]
         assert "query" == database.attributes["db.operation.name"]
+
+    def test_the_readme_shows_the_origin_snippet_working(self, apm_capture: Capture):
+        """The README's copy of the snippet is the origin's, and it runs as shown."""
+        readme = (Path(__file__).resolve().parents[1] / "README.md").read_text("utf-8")
+        blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+        (snippet,) = [block for block in blocks if '@track_api("/api/chat")' in block]
+        assert '@track_database("redis", "query")' in snippet
+        namespace: dict[str, object] = {}
+        exec(compile(snippet, "README.md", "exec"), namespace)  # noqa: S102  # our own README
+        asyncio.run(namespace["chat_endpoint"]())  # type: ignore[operator]
+        asyncio.run(namespace["knowledge_search"]())  # type: ignore[operator]
+        assert ["HTTP /api/chat", "query"] == sorted(span.name for span in apm_capture.spans)
 
 
 class TestPositionalNames:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, overload
 
 from opentelemetry import context as otel_context
@@ -11,10 +11,16 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from ._http.fastapi import check_route_order, remember_tracked_original
-from ._tracking.attributes import integer_argument, text_argument
-from ._tracking.dispatch import is_decoration_target
+from ._tracking.attributes import coerce_attributes, integer_argument, text_argument
 from ._tracking.errors import contained
 from ._tracking.handle import Operation
+from ._tracking.options import (
+    NO_EXTRAS,
+    ExtraAttributes,
+    MetricValue,
+    extra_attributes,
+    is_bare,
+)
 from ._tracking.runtime import HTTP_DURATION_BUCKETS, MetricSpec, Runtime
 from ._tracking.tracker import Tracker
 
@@ -125,7 +131,14 @@ class ApiTracker(Tracker[ApiOperation]):
 
     operation_class = ApiOperation
 
-    def __init__(self, *, route: str | None, method: str | None, scheme: str) -> None:
+    def __init__(
+        self,
+        *,
+        route: str | None,
+        method: str | None,
+        scheme: str,
+        extras: ExtraAttributes = NO_EXTRAS,
+    ) -> None:
         route = text_argument(route)  # any value: text, cut to a limit, never raising
         # No method given: _OTHER, never a guess (a POST endpoint must not read as GET).
         # Under a server span (middleware, FastAPI) the request's own method is kept.
@@ -135,12 +148,18 @@ class ApiTracker(Tracker[ApiOperation]):
         self.route = route
         self.method = methods["http.request.method"]
         attributes: dict[str, object] = {**methods, "url.scheme": scheme, "http.route": route}
+        # Under a server span of another owner, only the extra span attributes are added.
+        self.extra_span_attributes = coerce_attributes(extras.span)
         super().__init__(
             span_name=server_span_name(methods["http.request.method"], route),
             span_kind=SpanKind.SERVER,
-            span_attributes={k: v for k, v in attributes.items() if v is not None},
+            span_attributes={
+                **extras.span,
+                **{k: v for k, v in attributes.items() if v is not None},
+            },
             metric_attributes={
-                k: v for k, v in attributes.items() if k != "http.request.method_original"
+                **extras.metric,
+                **{k: v for k, v in attributes.items() if k != "http.request.method_original"},
             },
         )
 
@@ -157,6 +176,8 @@ class ApiTracker(Tracker[ApiOperation]):
                 method = existing.get("http.request.method", self.method)
                 server_span.set_attribute("http.route", self.route)
                 server_span.update_name(server_span_name(str(method), self.route))
+            if self.extra_span_attributes:
+                server_span.set_attributes(self.extra_span_attributes)
             return _EnrichingApiOperation(self, runtime, server_span, owns_span=False)
         return super()._start(runtime, parent_context)
 
@@ -173,13 +194,22 @@ def _note_route_order(fn: object) -> None:
 def track_api(fn: F, /) -> F: ...
 @overload
 def track_api(
-    route: str | None = None, method: str | None = None, *, scheme: str = "http"
+    route: str | None = None,
+    method: str | None = None,
+    *,
+    scheme: str = "http",
+    attributes: Mapping[str, object] | None = None,
+    metric_attributes: Mapping[str, MetricValue] | None = None,
+    **dotted: object,
 ) -> ApiTracker: ...
 def track_api(
     route: Any = None,
     method: str | None = None,
     *,
     scheme: str = "http",
+    attributes: Mapping[str, object] | None = None,
+    metric_attributes: Mapping[str, MetricValue] | None = None,
+    **dotted: object,
 ) -> Any:
     """Track an HTTP endpoint: a SERVER span ``{method} {route}`` and its duration metric.
 
@@ -190,7 +220,20 @@ def track_api(
     ``op.status(code)``; any other exception counts as 500. Under :class:`APMMiddleware`
     (or FastAPI's own telemetry) it enriches the existing server span instead of making a
     second one. ``route`` must be a template (``/items/{id}``), never a raw path.
+
+    Extra keywords, as for every tracker: ``attributes={...}`` are span attributes (any
+    key); ``metric_attributes={...}`` are low-cardinality labels of the duration metric,
+    also set on the span; a keyword with a dot in its name (``**{"myapp.tier": "gold"}``)
+    is a span attribute; any other keyword is a TypeError here. Under another owner's
+    server span only the span attributes are added to it.
     """
-    if is_decoration_target(route) and method is None:
+    if is_bare(route, method):
         return ApiTracker(route=None, method=None, scheme=scheme)(route)
-    return ApiTracker(route=route, method=method, scheme=scheme)
+    extras = extra_attributes(
+        "track_api",
+        ("route", "method", "scheme"),
+        dotted,
+        attributes=attributes,
+        metric_attributes=metric_attributes,
+    )
+    return ApiTracker(route=route, method=method, scheme=scheme, extras=extras)

@@ -14,14 +14,15 @@ names here are this library's own and documented as such:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, overload
 
 from opentelemetry.trace import SpanKind
 
 from ._tracking.attributes import OTHER, text_argument
-from ._tracking.dispatch import is_decoration_target, target_name
+from ._tracking.dispatch import target_name
 from ._tracking.handle import Operation
+from ._tracking.options import NO_EXTRAS, ExtraAttributes, MetricValue, extra_attributes, is_bare
 from ._tracking.runtime import DB_DURATION_BUCKETS, MetricSpec
 from ._tracking.tracker import Tracker
 
@@ -84,7 +85,13 @@ class CacheTracker(Tracker[CacheOperation]):
     operation_class = CacheOperation
 
     def __init__(
-        self, name: object, *, operation: object, hit: HitPredicate | None, system: object
+        self,
+        name: object,
+        *,
+        operation: object,
+        hit: HitPredicate | None,
+        system: object,
+        extras: ExtraAttributes = NO_EXTRAS,
     ) -> None:
         if hit is not None and not callable(hit):
             raise TypeError(
@@ -102,8 +109,8 @@ class CacheTracker(Tracker[CacheOperation]):
         super().__init__(
             span_name=f"{operation} {name}",
             span_kind=SpanKind.CLIENT if system else SpanKind.INTERNAL,
-            span_attributes=span_attributes,
-            metric_attributes=attributes,
+            span_attributes={**extras.span, **span_attributes},
+            metric_attributes={**extras.metric, **attributes},
         )
 
 
@@ -117,6 +124,9 @@ def track_cache(
     *,
     hit: HitPredicate | None = None,
     system: str | None = None,
+    attributes: Mapping[str, object] | None = None,
+    metric_attributes: Mapping[str, MetricValue] | None = None,
+    **dotted: object,
 ) -> CacheTracker: ...
 def track_cache(
     name: Any,
@@ -125,6 +135,9 @@ def track_cache(
     *,
     hit: HitPredicate | None = None,
     system: str | None = None,
+    attributes: Mapping[str, object] | None = None,
+    metric_attributes: Mapping[str, MetricValue] | None = None,
+    **dotted: object,
 ) -> Any:
     """Track a cache operation and whether it hit.
 
@@ -132,12 +145,24 @@ def track_cache(
     counts as a miss unless ``hit=`` gives another predicate; in a ``with`` block call
     ``op.hit()`` or ``op.miss()``. ``system`` names a backend (``redis``, ``memcached``).
 
+    Extra keywords, as for every tracker: ``attributes={...}`` are span attributes (any
+    key); ``metric_attributes={...}`` are low-cardinality labels of both cache metrics,
+    also set on the span; a keyword with a dot in its name is a span attribute; any other
+    keyword is a TypeError here.
+
     Example::
 
         @apm.track_cache("sessions")
         def load_session(session_id):
             return redis.get(session_id)   # None -> miss
     """
-    if is_decoration_target(name):
+    if is_bare(name):
         return CacheTracker(target_name(name), operation="get", hit=None, system=None)(name)
-    return CacheTracker(name, operation=operation, hit=hit, system=system)
+    extras = extra_attributes(
+        "track_cache",
+        ("operation", "hit", "system"),
+        dotted,
+        attributes=attributes,
+        metric_attributes=metric_attributes,
+    )
+    return CacheTracker(name, operation=operation, hit=hit, system=system, extras=extras)

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, overload
 
 from opentelemetry.trace import SpanKind
 
-from ._llm.content import ContentCapture
-from ._llm.retrieval import documents as retrieved_documents
-from ._llm.retrieval import record_retrieval
-from ._llm.settings import llm_settings
+from ._llm.retrieval import RetrievalOperation
 from ._privacy.query_text import SCAN_LIMIT
 from ._privacy.sql import operation_and_collection, sanitize_redis, sanitize_sql, summarize_sql
 from ._tracking.attributes import OTHER, integer_argument, metric_number, text_argument
-from ._tracking.dispatch import is_decoration_target, target_name
-from ._tracking.handle import Operation
+from ._tracking.dispatch import target_name
+from ._tracking.options import NO_EXTRAS, ExtraAttributes, MetricValue, extra_attributes, is_bare
 from ._tracking.runtime import DB_DURATION_BUCKETS, ROW_BUCKETS, MetricSpec
 from ._tracking.tracker import Tracker
 
@@ -32,21 +29,18 @@ DB_RETURNED_ROWS = MetricSpec(
     "Rows returned by database operations.", ROW_BUCKETS,
 )  # fmt: skip
 
-# Vector search results (no semantic convention exists; the names are ours).
-VECTOR_TOP_K = "autobot_apm.db.vector.top_k"
-VECTOR_BEST_SCORE = "autobot_apm.db.vector.best_score"
-# The same, on a search reported as a GenAI retrieval (track_database(..., retrieval=True)).
-RETRIEVAL_TOP_K = "gen_ai.request.top_k"
-RETRIEVAL_BEST_SCORE = "autobot_apm.gen_ai.retrieval.best_score"
 # Systems whose queries are commands with arguments rather than SQL text.
 COMMAND_SYSTEMS = frozenset({"redis", "valkey", "memcached"})
 # Database errors carry their server's code under one of these names (DB-API drivers).
 _STATUS_CODE_ATTRIBUTES = ("sqlstate", "pgcode", "errno", "code")
 
 
-class DatabaseOperation(Operation):
+class DatabaseOperation(RetrievalOperation):
     """A tracked database call. ``rows(n)`` reports how many rows it returned;
-    ``retrieved(count, top_k, best_score)`` reports a vector search."""
+    ``retrieved(count, top_k, best_score, documents=, query=)`` reports a vector search
+    (the one shared with LLM handles, see :mod:`autobot_apm._llm.retrieval`): its count
+    is also the rows; on a ``retrieval=True`` span it records the GenAI retrieval's names,
+    otherwise ``autobot_apm.db.vector.top_k`` and ``autobot_apm.db.vector.best_score``."""
 
     __slots__ = ("_rows",)
 
@@ -60,47 +54,11 @@ class DatabaseOperation(Operation):
             self._rows = rows
             self.span.set_attribute("db.response.returned_rows", rows)
 
-    def retrieved(
-        self,
-        count: int | None = None,
-        top_k: int | None = None,
-        best_score: float | None = None,
-        *,
-        documents: object = None,
-        query: str | None = None,
-    ) -> None:
-        """Report a vector search: results returned (as rows), results asked for, best score.
+    def _is_retrieval_span(self) -> bool:
+        return getattr(self._tracker, "retrieval", False) is True
 
-        ``top_k`` and ``best_score`` are this library's ``autobot_apm.db.vector.top_k`` and
-        ``autobot_apm.db.vector.best_score`` span attributes (semconv has none). On a
-        ``track_database(..., retrieval=True)`` span they are the GenAI retrieval's
-        ``gen_ai.request.top_k`` and ``autobot_apm.gen_ai.retrieval.best_score``, and the
-        ``documents`` found (ids and scores; text with content capture on) and the
-        ``query`` (with content capture on) are recorded too.
-        """
-        if self._ended:
-            return
-        if getattr(self._tracker, "retrieval", False):
-            summary = self._record_retrieval(documents, query)
-            count = summary.get("count") if count is None else count
-            best_score = summary.get("best_score") if best_score is None else best_score
-            names = (RETRIEVAL_TOP_K, RETRIEVAL_BEST_SCORE)
-        else:
-            names = (VECTOR_TOP_K, VECTOR_BEST_SCORE)
-        if count is not None:
-            self.rows(count)
-        top = metric_number(top_k, minimum=1)
-        if type(top) is int:
-            self.span.set_attribute(names[0], top if names[0] == VECTOR_TOP_K else float(top))
-        score = metric_number(best_score, floats=True, minimum=None)
-        if score is not None:
-            self.span.set_attribute(names[1], float(score))
-
-    def _record_retrieval(self, documents: object, query: object) -> dict[str, Any]:
-        runtime = self._runtime
-        capture = llm_settings(runtime).capture if runtime is not None else ContentCapture()
-        found = retrieved_documents(documents) if documents is not None else None
-        return record_retrieval(self.span, capture, found, query)
+    def _on_retrieved_count(self, count: int) -> None:
+        self.rows(count)  # a search's results are its rows, on a retrieval span too
 
     def _on_exception(self, exc: BaseException) -> None:
         super()._on_exception(exc)
@@ -160,6 +118,7 @@ class DatabaseTracker(Tracker[DatabaseOperation]):
         server_port: int | None = None,
         batch_size: int | None = None,
         retrieval: bool = False,
+        extras: ExtraAttributes = NO_EXTRAS,
     ) -> None:
         # Any value is accepted at decoration: text, cut to a limit, never raising.
         system = text_argument(system) or "other_sql"
@@ -213,8 +172,10 @@ class DatabaseTracker(Tracker[DatabaseOperation]):
         super().__init__(
             span_name=name,
             span_kind=SpanKind.CLIENT,
-            span_attributes={k: v for k, v in span_attributes.items() if v is not None},
-            metric_attributes=metric_attributes,
+            span_attributes={
+                **extras.span, **{k: v for k, v in span_attributes.items() if v is not None}
+            },
+            metric_attributes={**extras.metric, **metric_attributes},
         )  # fmt: skip
 
 
@@ -257,6 +218,13 @@ def _span_name(
     return target or system
 
 
+# track_database's own keyword-only options (``system`` is positional only).
+DATABASE_OPTIONS = (
+    "collection", "namespace", "query", "summary", "stored_procedure", "server_address",
+    "server_port", "batch_size", "retrieval",
+)  # fmt: skip
+
+
 @overload
 def track_database(system: F, /) -> F: ...
 @overload
@@ -274,8 +242,19 @@ def track_database(
     server_port: int | None = None,
     batch_size: int | None = None,
     retrieval: bool = False,
+    attributes: Mapping[str, object] | None = None,
+    metric_attributes: Mapping[str, MetricValue] | None = None,
+    **dotted: object,
 ) -> DatabaseTracker: ...
-def track_database(system: Any, /, operation: str | None = None, **options: Any) -> Any:
+def track_database(
+    system: Any,
+    /,
+    operation: str | None = None,
+    *,
+    attributes: Mapping[str, object] | None = None,
+    metric_attributes: Mapping[str, MetricValue] | None = None,
+    **options: Any,
+) -> Any:
     """Track a database call: a CLIENT span named by the semconv rule and its duration.
 
     Positionally, ``track_database("redis", "GET")`` names the system and the operation.
@@ -290,13 +269,27 @@ def track_database(system: Any, /, operation: str | None = None, **options: Any)
     beside the ``db.*`` attributes; ``op.retrieved(documents=..., query=...)`` records
     what was found.
 
+    Extra keywords, as for every tracker: ``attributes={...}`` are span attributes (any
+    key); ``metric_attributes={...}`` are low-cardinality labels of the duration and row
+    metrics, also set on the span; a keyword with a dot in its name is a span attribute;
+    any other keyword is a TypeError here.
+
     Example::
 
         with apm.track_database("postgresql", query="SELECT * FROM users WHERE id = %s") as op:
             rows = cursor.execute(...).fetchall()
             op.rows(len(rows))
     """
-    if is_decoration_target(system) and operation is None:
+    if is_bare(system, operation):
         # Bare @track_database: the function's name is all we know of the operation.
         return DatabaseTracker("other_sql", operation=target_name(system) or OTHER)(system)
-    return DatabaseTracker(system, operation=operation, **options)
+    own = {name: value for name, value in options.items() if name in DATABASE_OPTIONS}
+    dotted = {name: value for name, value in options.items() if name not in own}
+    extras = extra_attributes(
+        "track_database",
+        ("operation", *DATABASE_OPTIONS),
+        dotted,
+        attributes=attributes,
+        metric_attributes=metric_attributes,
+    )
+    return DatabaseTracker(system, operation=operation, extras=extras, **own)

@@ -27,7 +27,13 @@ from ._llm.operation import LlmOperation
 from ._llm.semconv import in_force
 from ._llm.settings import llm_settings, parse_prices
 from ._tracking.attributes import OTHER, coerce_attributes, integer_argument, text_argument
-from ._tracking.dispatch import is_decoration_target
+from ._tracking.options import (
+    NO_EXTRAS,
+    ExtraAttributes,
+    MetricValue,
+    extra_attributes,
+    is_bare,
+)
 from ._tracking.runtime import Runtime
 from ._tracking.tracker import Tracker
 
@@ -62,6 +68,11 @@ SUBJECT_ATTRIBUTES = {
     "agent_description": "gen_ai.agent.description",
     "agent_version": "gen_ai.agent.version",
 }
+# track_llm's own keywords besides its request parameters (for the unknown-keyword error).
+LLM_KEYWORDS = (
+    "provider", "model", "operation", "server_address", "server_port", "data_source",
+    *SUBJECT_ATTRIBUTES,
+)  # fmt: skip
 # Operations named by what they act on rather than by the model (semconv span names).
 NAMED_BY = {
     "retrieval": "gen_ai.data_source.id",
@@ -89,6 +100,7 @@ class LlmTracker(Tracker[LlmOperation]):
         data_source: str | None,
         subject: Mapping[str, Any] | None = None,
         request_params: Mapping[str, Any],
+        extras: ExtraAttributes = NO_EXTRAS,
     ) -> None:
         # Any value is accepted at decoration: text, cut to a limit, never raising.
         provider = text_argument(provider) or OTHER
@@ -105,6 +117,7 @@ class LlmTracker(Tracker[LlmOperation]):
             "server.port": server_port,
         }
         span_attributes = {
+            **extras.span,
             **common,
             "gen_ai.data_source.id": data_source,
             **subject_attributes(subject or {}),
@@ -115,7 +128,7 @@ class LlmTracker(Tracker[LlmOperation]):
             span_name=span_name(operation, span_attributes),
             span_kind=SpanKind.INTERNAL if operation in INTERNAL_OPERATIONS else SpanKind.CLIENT,
             span_attributes=in_force(span_attributes, latest=False),
-            metric_attributes=common,
+            metric_attributes={**extras.metric, **common},
         )
         # Under the latest conventions (an opt-in read per runtime) the names differ.
         self.latest_span_attributes = coerce_attributes(span_attributes)
@@ -144,16 +157,10 @@ def subject_attributes(subject: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def request_attributes(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Span attributes for request parameters; a dotted key is an attribute name as is."""
+    """Span attributes for request parameters given by their short names."""
     attributes: dict[str, Any] = {}
     for name, value in params.items():
-        key = name if "." in name else REQUEST_PARAMETERS.get(name)
-        if key is None:
-            raise TypeError(
-                f"track_llm() got an unknown request parameter {name!r}; known: "
-                f"{', '.join(sorted(REQUEST_PARAMETERS))}; give any other attribute by its "
-                f"full name, e.g. **{{'myapp.request.{name}': ...}}"
-            )
+        key = REQUEST_PARAMETERS[name]
         if key == "gen_ai.request.stop_sequences" and isinstance(value, str):
             value = (value,)
         if key == "gen_ai.request.choice.count" and type(value) is int and value == 1:
@@ -181,6 +188,8 @@ def track_llm(
     agent_id: str | None = None,
     agent_description: str | None = None,
     agent_version: str | None = None,
+    attributes: Mapping[str, object] | None = None,
+    metric_attributes: Mapping[str, MetricValue] | None = None,
     **request_params: Any,
 ) -> LlmTracker: ...
 def track_llm(
@@ -199,6 +208,8 @@ def track_llm(
     agent_id: str | None = None,
     agent_description: str | None = None,
     agent_version: str | None = None,
+    attributes: Mapping[str, object] | None = None,
+    metric_attributes: Mapping[str, MetricValue] | None = None,
     **request_params: Any,
 ) -> Any:
     """Track an LLM call: a CLIENT span, its duration, token usage and, for streams, the
@@ -218,6 +229,12 @@ def track_llm(
     ``tool_type``, ``agent_id``, ``agent_description`` and ``agent_version`` become the
     ``gen_ai.tool.*`` and ``gen_ai.agent.*`` attributes.
 
+    Extra keywords, as for every tracker: the request parameters above are track_llm's
+    own keywords; ``attributes={...}`` are span attributes (any key);
+    ``metric_attributes={...}`` are low-cardinality labels of the GenAI metrics, also set
+    on the span; a keyword with a dot in its name (``**{"myapp.tier": "gold"}``) is a span
+    attribute; any other keyword is a TypeError here, naming the close match.
+
     Example::
 
         @apm.track_llm(provider="openai", model="gpt-4o-mini", temperature=0.2)
@@ -234,11 +251,19 @@ def track_llm(
         "agent_name": agent_name, "agent_id": agent_id,
         "agent_description": agent_description, "agent_version": agent_version,
     }  # fmt: skip
-    fn = provider if is_decoration_target(provider) and model is None else None
+    fn = provider if is_bare(provider, model) else None
     if fn is not None:
         provider = None  # bare @track_llm: the provider is not known
     elif provider is None:
         raise TypeError("track_llm() needs a provider, e.g. track_llm('openai', 'gpt-4o')")
+    params = {name: value for name, value in request_params.items() if name in REQUEST_PARAMETERS}
+    extras = extra_attributes(
+        "track_llm",
+        (*LLM_KEYWORDS, *REQUEST_PARAMETERS),
+        {name: value for name, value in request_params.items() if name not in params},
+        attributes=attributes,
+        metric_attributes=metric_attributes,
+    )
     tracker = LlmTracker(
         provider=OTHER if provider is None else provider,
         model=model,
@@ -247,6 +272,7 @@ def track_llm(
         server_port=server_port,
         data_source=data_source,
         subject={name: value for name, value in subject.items() if value is not None},
-        request_params=request_params,
+        request_params=params,
+        extras=extras,
     )
     return tracker(fn) if fn is not None else tracker

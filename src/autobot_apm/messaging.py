@@ -17,6 +17,7 @@ the link, while the parent keeps sender and receiver in one trace, as a request 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final, TypeVar, overload
 
 from opentelemetry import context as otel_context
@@ -24,8 +25,9 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind
 
 from ._tracking.attributes import OTHER, integer_argument, text_argument
-from ._tracking.dispatch import is_decoration_target, target_name
+from ._tracking.dispatch import target_name
 from ._tracking.handle import Operation
+from ._tracking.options import NO_EXTRAS, ExtraAttributes, MetricValue, extra_attributes, is_bare
 from ._tracking.runtime import HTTP_DURATION_BUCKETS, MetricSpec, Runtime
 from ._tracking.tracker import Tracker
 from .propagation import extract, inject
@@ -88,6 +90,7 @@ class MessageTracker(Tracker[MessageOperation]):
         message_id: object,
         server_address: object,
         server_port: object,
+        extras: ExtraAttributes = NO_EXTRAS,
     ) -> None:
         # Any value is accepted, also in a ``with`` at run time: text cut to a limit, a
         # port that is not a 64-bit int dropped, never raising.
@@ -116,8 +119,11 @@ class MessageTracker(Tracker[MessageOperation]):
         super().__init__(
             span_name=f"{name} {destination}",
             span_kind=SPAN_KINDS.get(operation, SpanKind.CLIENT),
-            span_attributes={k: v for k, v in span_attributes.items() if v is not None},
-            metric_attributes=metric_attributes,
+            span_attributes={
+                **extras.span,
+                **{k: v for k, v in span_attributes.items() if v is not None},
+            },
+            metric_attributes={**extras.metric, **metric_attributes},
         )
 
     def _start(
@@ -166,6 +172,9 @@ def track_message(
     message_id: str | None = ...,
     server_address: str | None = ...,
     server_port: int | None = ...,
+    attributes: Mapping[str, object] | None = ...,
+    metric_attributes: Mapping[str, MetricValue] | None = ...,
+    **dotted: object,
 ) -> MessageTracker: ...
 def track_message(
     destination: Any,
@@ -178,6 +187,9 @@ def track_message(
     message_id: str | None = None,
     server_address: str | None = None,
     server_port: int | None = None,
+    attributes: Mapping[str, object] | None = None,
+    metric_attributes: Mapping[str, MetricValue] | None = None,
+    **dotted: object,
 ) -> Any:
     """Track sending, receiving or processing a message on a queue, topic or list.
 
@@ -189,7 +201,12 @@ def track_message(
     ``carrier`` is the message (a dict payload or a header list). On ``send`` the span's
     trace context is written into it; on ``process`` the span continues the trace read
     from it and links to the sending span; on ``receive`` and ``settle`` it links only.
-    A malformed carrier is ignored. Example::
+    A malformed carrier is ignored.
+
+    Extra keywords, as for every tracker: ``attributes={...}`` are span attributes (any
+    key); ``metric_attributes={...}`` are low-cardinality labels of the duration metric,
+    also set on the span; a keyword with a dot in its name is a span attribute; any other
+    keyword is a TypeError here. Example::
 
         with apm.track_message("jobs", system="redis", operation="send", carrier=job):
             redis.lpush("jobs", json.dumps(job))
@@ -198,26 +215,19 @@ def track_message(
         with apm.track_message("jobs", system="redis", carrier=job):
             handle(job)
     """
-    if is_decoration_target(destination):
+    options: dict[str, Any] = {
+        "system": system, "operation": operation, "operation_name": operation_name,
+        "carrier": carrier, "message_id": message_id, "server_address": server_address,
+        "server_port": server_port,
+    }  # fmt: skip
+    if is_bare(destination):
         # Bare @track_message: processing a message whose queue is named by the function.
-        name = target_name(destination) or OTHER
-        return MessageTracker(
-            name,
-            system=OTHER,
-            operation="process",
-            operation_name=None,
-            carrier=None,
-            message_id=None,
-            server_address=None,
-            server_port=None,
-        )(destination)
-    return MessageTracker(
-        destination,
-        system=system,
-        operation=operation,
-        operation_name=operation_name,
-        carrier=carrier,
-        message_id=message_id,
-        server_address=server_address,
-        server_port=server_port,
+        return MessageTracker(target_name(destination), **options)(destination)
+    extras = extra_attributes(
+        "track_message",
+        options,
+        dotted,
+        attributes=attributes,
+        metric_attributes=metric_attributes,
     )
+    return MessageTracker(destination, **options, extras=extras)

@@ -18,24 +18,16 @@ passed by mistake costs one attribute, never a metric series per id.
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections.abc import Callable, Mapping
-from itertools import islice
 from typing import Any, Literal, TypeVar, overload
 
 from opentelemetry.trace import SpanKind
 
-from ._tracking.attributes import (
-    OTHER,
-    attribute_key,
-    integer_argument,
-    low_cardinality_label,
-    metric_number,
-    text_argument,
-)
-from ._tracking.dispatch import is_decoration_target, target_name
+from ._tracking.attributes import OTHER, low_cardinality_label, metric_number, text_argument
+from ._tracking.dispatch import target_name
 from ._tracking.handle import Operation
+from ._tracking.options import NO_EXTRAS, ExtraAttributes, MetricValue, extra_attributes, is_bare
 from ._tracking.runtime import MetricSpec, Runtime
 from ._tracking.tracker import Tracker
 
@@ -43,7 +35,6 @@ __all__ = ["TrackedOperation", "track_operation"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 OperationKind = Literal["internal", "client", "server", "producer", "consumer", "pipeline"]
-MetricValue = str | bool | int | enum.Enum
 
 # Stages take from milliseconds (a resize) to minutes (a transcription of an hour of audio).
 OPERATION_DURATION_BUCKETS = (
@@ -180,8 +171,7 @@ class OperationTracker(Tracker[TrackedOperation]):
         kind: object = "internal",
         pipeline: object = None,
         modality: object = None,
-        metric_attributes: object = None,
-        attributes: Mapping[str, object] | None = None,
+        extras: ExtraAttributes = NO_EXTRAS,
     ) -> None:
         # Any value is accepted, also in a ``with`` at run time: names become text cut to
         # the attribute cap (metric labels shorter still), never raising.
@@ -191,15 +181,13 @@ class OperationTracker(Tracker[TrackedOperation]):
         self.pipeline = text_argument(pipeline) or (name if self.is_pipeline else None)
         modality = text_argument(modality)
         declared = {OPERATION_NAME: name, PIPELINE_NAME: self.pipeline, MODALITY: modality}
-        pairs = _pairs(metric_attributes)  # read once: a user mapping may change
-        labels = _metric_labels(pairs)
         # All of them on the span (coerced there); only bounded types label the metric.
-        span_attributes = {**(attributes or {}), **_keyed(pairs), **declared}
+        span_attributes = {**extras.span, **declared}
         super().__init__(
             span_name=name,
             span_kind=_span_kind(kind),
             span_attributes={k: v for k, v in span_attributes.items() if v is not None},
-            metric_attributes={**labels, **declared},
+            metric_attributes={**extras.metric, **declared},
         )
 
 
@@ -210,53 +198,6 @@ def _span_kind(kind: str) -> SpanKind:
         logger.warning("autobot-apm: unknown operation kind %r, using 'internal'", kind)
         return SpanKind.INTERNAL
     return span_kind
-
-
-def _metric_labels(pairs: list[tuple[object, object]]) -> dict[str, str | bool | int]:
-    """Keep values that make bounded label sets: strings, booleans, integers, enums.
-
-    Keys that are not text, and values of other types, are dropped; strings become
-    short labels and integers plain 64-bit ints.
-    """
-    labels: dict[str, str | bool | int] = {}
-    for key, value in pairs:
-        name, label = attribute_key(key), _metric_label(value)
-        if name is not None and label is not None:
-            labels[name] = label
-    return labels
-
-
-def _keyed(pairs: list[tuple[object, object]]) -> dict[str, object]:
-    """The pairs whose key is text, for the span (values are coerced there)."""
-    keyed: dict[str, object] = {}
-    for key, value in pairs:
-        name = attribute_key(key)
-        if name is not None:
-            keyed[name] = value
-    return keyed
-
-
-def _pairs(attributes: object) -> list[tuple[object, object]]:
-    """The first 128 items of a mapping, as plain pairs; none when it fails to iterate."""
-    if not isinstance(attributes, Mapping):
-        return []
-    try:
-        return [(key, value) for key, value in islice(attributes.items(), 128)]
-    except Exception:  # a user mapping whose items() or iteration raises
-        return []
-
-
-def _metric_label(value: object) -> str | bool | int | None:
-    if isinstance(value, enum.Enum):
-        try:
-            value = value.value
-        except Exception:
-            return None
-    if type(value) is bool:
-        return value
-    if isinstance(value, int):
-        return integer_argument(value)
-    return low_cardinality_label(value) if isinstance(value, str) else None
 
 
 @overload
@@ -270,7 +211,8 @@ def track_operation(
     pipeline: str | None = None,
     modality: str | None = None,
     metric_attributes: Mapping[str, MetricValue] | None = None,
-    **attributes: object,
+    attributes: Mapping[str, object] | None = None,
+    **keyword_attributes: object,
 ) -> OperationTracker: ...
 def track_operation(
     name: Any,
@@ -280,15 +222,19 @@ def track_operation(
     pipeline: str | None = None,
     modality: str | None = None,
     metric_attributes: Mapping[str, MetricValue] | None = None,
-    **attributes: object,
+    attributes: Mapping[str, object] | None = None,
+    **keyword_attributes: object,
 ) -> Any:
     """Track any unit of work: a span named ``name`` and its duration histogram.
 
     ``kind="pipeline"`` makes the operation a pipeline named ``name``; operations started
     inside it (in the same thread or task) are its stages and child spans. A stage run
     elsewhere names its pipeline with ``pipeline=``. ``modality`` (``text``, ``image``,
-    ``audio``...) and ``metric_attributes`` label the metrics; other keyword attributes
-    go on the span only, so they may be ids.
+    ``audio``...) and ``metric_attributes`` label the metrics (and the span);
+    ``attributes={...}`` and keywords with a dot in their name go on the span only, so
+    they may be ids, as for every tracker. Its own extension, kept from its first
+    release: any other keyword (``image_id=...``) is a span attribute too, where the
+    other trackers refuse it.
 
     Example::
 
@@ -300,13 +246,14 @@ def track_operation(
                 done = process(batch)
                 pipeline.items(done, failed=len(batch) - done)
     """
-    if is_decoration_target(name):
+    if is_bare(name):
         return OperationTracker(target_name(name) or OTHER)(name)
-    return OperationTracker(
-        name,
-        kind=kind,
-        pipeline=pipeline,
-        modality=modality,
-        metric_attributes=metric_attributes,
+    extras = extra_attributes(
+        "track_operation",
+        ("kind", "pipeline", "modality"),
+        keyword_attributes,
         attributes=attributes,
+        metric_attributes=metric_attributes,
+        undotted_allowed=True,  # released API: keyword attributes of any name
     )
+    return OperationTracker(name, kind=kind, pipeline=pipeline, modality=modality, extras=extras)

@@ -127,3 +127,37 @@ class TestTrackDatabaseRetrieval:
         rag["answer"](rag["VectorStore"](rag["HANDBOOK"]), "How do I upgrade the GPU driver?")
         documents = documents_of(apm_capture, "retrieval handbook")
         assert 3 == len(documents)
+
+
+class TestOneRetrieved:
+    def test_the_same_facts_have_the_same_names_on_both_retrieval_spans(self, apm_capture: Capture):
+        """retrieved() on track_llm and on track_database(retrieval=True) is one method:
+        the count, top-k, best score, documents and query get the same names."""
+        with track_llm("qdrant", operation="retrieval", data_source="llm") as op:
+            op.retrieved(documents=HITS, top_k=3, query="q")
+        with apm.track_database("qdrant", "search", collection="db", retrieval=True) as op:
+            op.retrieved(documents=HITS, top_k=3, query="q")
+
+        def retrieval_facts(name: str) -> dict[str, object]:
+            attributes = apm_capture.span(name).attributes or {}
+            return {
+                key: value
+                for key, value in attributes.items()
+                if "retrieval." in key or key == "gen_ai.request.top_k"
+            }
+
+        assert retrieval_facts("retrieval llm") == retrieval_facts("retrieval db")
+        assert {
+            "autobot_apm.gen_ai.retrieval.result_count": 2,
+            "gen_ai.request.top_k": 3.0,
+            "autobot_apm.gen_ai.retrieval.best_score": 0.82,
+        }.items() <= retrieval_facts("retrieval db").items()
+        assert apm.DatabaseOperation.retrieved is apm.LlmOperation.retrieved
+
+    def test_a_database_retrieval_still_reports_its_rows(self, apm_capture: Capture):
+        """On a database retrieval the count is also db.response.returned_rows and feeds
+        the row histogram, as for any database call."""
+        with apm.track_database("qdrant", "search", collection="db", retrieval=True) as op:
+            op.retrieved(count=4)
+        assert 4 == apm_capture.span("retrieval db").attributes["db.response.returned_rows"]
+        assert 1 == apm_capture.histogram_count("db.client.response.returned_rows")

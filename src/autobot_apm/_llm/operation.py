@@ -8,15 +8,12 @@ from typing import Any
 from .._tracking.attributes import (
     coerce_attributes,
     low_cardinality_label,
-    metric_number,
     text_argument,
 )
-from .._tracking.handle import Operation
 from .._tracking.runtime import Runtime
 from .content import CapturedContent
 from .record import CallEnd, call_cost, end_attributes, record_chunk_gaps, record_metrics
-from .retrieval import documents as retrieved_documents
-from .retrieval import record_retrieval
+from .retrieval import RetrievalOperation
 from .semconv import in_force
 from .settings import LlmSettings, llm_settings
 from .stream import stream_kind, wrap_stream
@@ -36,11 +33,12 @@ CHUNKS = "autobot_apm.gen_ai.response.chunks"
 MAX_CHUNK_GAPS = 65536  # chunk timings kept per call (8 bytes each); later ones are dropped
 
 
-class LlmOperation(Operation):
+class LlmOperation(RetrievalOperation):
     """A tracked LLM call: report usage, chunks, the response, messages, retrieval results.
 
     Usage and the response are read from the call's result (or its stream's chunks) when
-    not reported; what is reported here always wins.
+    not reported; what is reported here always wins. ``retrieved()`` is the one shared
+    with database handles (:class:`~autobot_apm._llm.retrieval.RetrievalOperation`).
     """
 
     __slots__ = (
@@ -150,37 +148,6 @@ class LlmOperation(Operation):
         """The answer (a string or messages); recorded only when capture is on."""
         if self._content is not None and not self._ended:
             self._content.completion = messages
-
-    def retrieved(
-        self,
-        count: int | None = None,
-        top_k: int | None = None,
-        best_score: float | None = None,
-        *,
-        documents: object = None,
-        query: str | None = None,
-    ) -> None:
-        """Report a retrieval: results returned, results asked for, the best score, the
-        documents found (ids and scores; their text only with content capture on) and
-        the query (only with content capture on). ``count`` and ``best_score`` default
-        to what ``documents`` shows."""
-        if self._ended:
-            return
-        found = retrieved_documents(documents) if documents is not None else None
-        summary = record_retrieval(self.span, self._settings.capture, found, query)
-        count = summary.get("count") if count is None else count
-        best_score = summary.get("best_score") if best_score is None else best_score
-        attributes: dict[str, Any] = {}
-        results = token_count(count)
-        if results is not None:
-            attributes["autobot_apm.gen_ai.retrieval.result_count"] = results
-        top = metric_number(top_k, floats=True, minimum=None)
-        if top is not None:
-            attributes["gen_ai.request.top_k"] = float(top)
-        score = metric_number(best_score, floats=True, minimum=None)
-        if score is not None:
-            attributes["autobot_apm.gen_ai.retrieval.best_score"] = float(score)
-        self.span.set_attributes(attributes)
 
     # --- engine hooks ---
 

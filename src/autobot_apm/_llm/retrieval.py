@@ -2,8 +2,20 @@
 
 ``gen_ai.retrieval.documents`` is a JSON array, ``[{"id": "doc-7", "score": 0.82}]``: ids
 and scores always, each document's text (``"content"``) only when content capture is on,
-as for the query text (``gen_ai.retrieval.query.text``). Shared by ``track_llm(operation=
-"retrieval")`` and ``track_database(..., retrieval=True)``.
+as for the query text (``gen_ai.retrieval.query.text``).
+
+:class:`RetrievalOperation` holds the one ``retrieved()``, shared by the handles of
+``track_llm`` and ``track_database``: on a GenAI retrieval span (any ``track_llm`` span,
+``track_database(..., retrieval=True)``) the same facts get the same names:
+
+* results returned: ``autobot_apm.gen_ai.retrieval.result_count``;
+* results asked for: ``gen_ai.request.top_k`` (a double, as the conventions type it);
+* best score: ``autobot_apm.gen_ai.retrieval.best_score``;
+* the documents and the query, as above.
+
+A plain vector search (``track_database`` without ``retrieval=True``) keeps its own names,
+``autobot_apm.db.vector.top_k`` (an int) and ``autobot_apm.db.vector.best_score``, and
+records no documents or query. A database handle also reports the count as rows.
 """
 
 from __future__ import annotations
@@ -15,15 +27,82 @@ from typing import Any
 from opentelemetry.trace import Span
 
 from .._tracking.attributes import metric_number, safe_str, truncate
+from .._tracking.handle import Operation
 from .content import DETAILS_EVENT, ContentCapture
+from .settings import llm_settings
 from .usage import fields
 
 MAX_DOCUMENTS = 64  # documents kept on the span: a RAG step asks for a few, not hundreds
 MAX_ID_LENGTH = 256
 _CONTENT_FIELDS = ("content", "text", "page_content", "document")
 
+# The facts of a GenAI retrieval (no convention exists but for top_k; the others are ours).
+RESULT_COUNT = "autobot_apm.gen_ai.retrieval.result_count"
+TOP_K = "gen_ai.request.top_k"
+BEST_SCORE = "autobot_apm.gen_ai.retrieval.best_score"
+# The same facts on a plain vector search, a database span that is not a retrieval.
+VECTOR_TOP_K = "autobot_apm.db.vector.top_k"
+VECTOR_BEST_SCORE = "autobot_apm.db.vector.best_score"
 
-def documents(found: object) -> list[dict[str, Any]]:
+
+class RetrievalOperation(Operation):
+    """A handle that can report a retrieval (or a vector search): ``retrieved()``.
+
+    Subclasses say whether their span is a GenAI retrieval (``_is_retrieval_span``) and
+    may take the result count for their own record (``_on_retrieved_count``).
+    """
+
+    __slots__ = ()
+
+    def retrieved(
+        self,
+        count: int | None = None,
+        top_k: int | None = None,
+        best_score: float | None = None,
+        *,
+        documents: object = None,
+        query: str | None = None,
+    ) -> None:
+        """Report a retrieval: results returned, results asked for, the best score, the
+        documents found (ids and scores; their text only with content capture on) and
+        the query (only with content capture on). ``count`` and ``best_score`` default
+        to what ``documents`` shows. Values that are not usable numbers are dropped."""
+        if self._ended:
+            return
+        retrieval = self._is_retrieval_span()
+        if retrieval:
+            found = read_documents(documents) if documents is not None else None
+            summary = record_retrieval(self.span, self._capture(), found, query)
+            count = summary.get("count") if count is None else count
+            best_score = summary.get("best_score") if best_score is None else best_score
+        attributes: dict[str, Any] = {}
+        results = metric_number(count)  # a non-negative int that OTLP's 64 bits can carry
+        if type(results) is int:
+            self._on_retrieved_count(results)
+            if retrieval:
+                attributes[RESULT_COUNT] = results
+        # A search asks for at least one result; the conventions type top_k as a double.
+        top = metric_number(top_k, floats=retrieval, minimum=1)
+        if top is not None:
+            attributes[TOP_K if retrieval else VECTOR_TOP_K] = float(top) if retrieval else top
+        score = metric_number(best_score, floats=True, minimum=None)
+        if score is not None:
+            attributes[BEST_SCORE if retrieval else VECTOR_BEST_SCORE] = float(score)
+        self.span.set_attributes(attributes)
+
+    def _is_retrieval_span(self) -> bool:
+        """Whether this span is a GenAI retrieval (else a plain vector search)."""
+        return True
+
+    def _on_retrieved_count(self, count: int) -> None:
+        """The number of results ``retrieved()`` was told or found."""
+
+    def _capture(self) -> ContentCapture:
+        runtime = self._runtime
+        return llm_settings(runtime).capture if runtime is not None else ContentCapture()
+
+
+def read_documents(found: object) -> list[dict[str, Any]]:
     """The first documents of ``found`` as ``{"id", "score", "content"}`` dicts.
 
     Each item may be a mapping or an object (a Qdrant ``ScoredPoint``, a LangChain
