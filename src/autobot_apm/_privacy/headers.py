@@ -12,9 +12,9 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Final
 
+from .._tracking.attributes import safe_str
 from .._tracking.errors import contained
 from .credentials import MAX_NAME_LENGTH, is_credential_name
-from .query_text import as_text
 from .redact import redact_url
 
 REDACTED_HEADER_VALUE: Final = "[REDACTED]"
@@ -191,7 +191,7 @@ def _latin1(value: object) -> str:
         return value
     if type(value) is bytes or type(value) is bytearray:
         return value.decode("latin-1")
-    return as_text(value)
+    return safe_str(value, "")
 
 
 # --- client address ------------------------------------------------------------------------

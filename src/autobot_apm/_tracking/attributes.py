@@ -80,17 +80,23 @@ def truncate(text: str, max_length: int) -> str:
     return text
 
 
-def safe_str(value: object) -> str:
-    """``str(value)`` as a plain ``str``, or ``<unprintable>`` when ``__str__`` fails.
+def safe_str(value: object, unprintable: str = UNPRINTABLE) -> str:
+    """The text of any value as a plain ``str``; ``unprintable`` when there is none.
 
-    A ``str`` subclass is copied with ``str.__str__``, so its overridden methods never
-    run; a ``__str__`` that returns a subclass is copied the same way.
+    Bytes-like values are decoded as UTF-8, bad bytes replaced (read through
+    ``memoryview``, which no subclass overrides). A ``str`` subclass is copied with
+    ``str.__str__``, so its overridden methods never run; any other value is
+    ``str(value)``, and a ``__str__`` that returns a subclass is copied the same way.
+    Never raises: the one place where user objects become text.
     """
+    kind = type(value)
     try:
-        text = str.__str__(value) if issubclass(type(value), str) else str(value)
+        if issubclass(kind, bytes | bytearray | memoryview):
+            return memoryview(value).tobytes().decode("utf-8", "replace")  # type: ignore[arg-type]
+        text = str.__str__(value) if issubclass(kind, str) else str(value)
         return text if type(text) is str else str.__str__(text)
     except Exception:
-        return UNPRINTABLE
+        return unprintable
 
 
 _NOTHING: AttributeValue | None = None
