@@ -155,12 +155,6 @@ def _compile(pattern: str) -> re.Pattern[str]:
         return re.compile(re.escape(pattern), re.IGNORECASE)
 
 
-def header_pairs(headers: object) -> Iterator[tuple[str, str]]:
-    """(lowercase name, value) pairs from ASGI raw headers or any mapping of headers."""
-    for name, value in _raw_pairs(headers):
-        yield _latin1(name).lower(), _latin1(value)
-
-
 def _raw_pairs(headers: object) -> Iterator[tuple[object, object]]:
     """(name, value) pairs as given, undecoded; a list of values gives several pairs."""
     try:
