@@ -23,6 +23,7 @@ from ._devices import DeviceHealth, DeviceSource
 from ._types import (
     GONE,
     OK,
+    Absent,
     Attributes,
     Clock,
     MetricSpec,
@@ -205,6 +206,22 @@ class GpuSource(DeviceSource[GpuDevice]):
 
     def close(self) -> None:
         self.backend.shutdown()
+
+
+def gpu_source(
+    backend: GpuBackend, clock: Clock, library: str, none_seen: str
+) -> GpuSource | Absent:
+    """A source of the GPUs a started ``backend`` lists; when it lists none, the library
+    is released and :class:`Absent` says why (``none_seen``, or the listing error)."""
+    try:
+        identities = backend.devices()
+    except backend.errors as exc:
+        backend.shutdown()
+        return Absent(backend.component, f"{library} could not list GPUs: {exc}")
+    if not identities:
+        backend.shutdown()
+        return Absent(backend.component, none_seen)
+    return GpuSource(backend, identities, clock)
 
 
 def metrics_of(queries: Iterable[GpuQuery]) -> tuple[MetricSpec, ...]:

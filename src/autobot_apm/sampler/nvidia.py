@@ -33,6 +33,7 @@ from ._gpu import (
     GpuIdentity,
     GpuQuery,
     GpuSource,
+    gpu_source,
 )
 from ._types import Absent, Clock
 
@@ -147,12 +148,4 @@ def open_nvidia(nvml: Any | None = None, clock: Clock = time.monotonic) -> GpuSo
         backend = NvidiaBackend(nvml)
     except (nvml.NVMLError, OSError) as exc:
         return Absent(COMPONENT, start_error(nvml, exc))
-    try:
-        identities = backend.devices()
-    except nvml.NVMLError as exc:
-        backend.shutdown()
-        return Absent(COMPONENT, f"NVML could not list GPUs: {exc}")
-    if not identities:
-        backend.shutdown()
-        return Absent(COMPONENT, f"NVML (driver {backend.driver}) sees no GPU")
-    return GpuSource(backend, identities, clock)
+    return gpu_source(backend, clock, "NVML", f"NVML (driver {backend.driver}) sees no GPU")
