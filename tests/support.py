@@ -5,6 +5,12 @@ import time
 import urllib.request
 from collections.abc import Callable
 
+from opentelemetry.metrics import MeterProvider
+
+from autobot_apm._demo.cluster import Cluster
+from autobot_apm._serve.assembly import TraceAssembler
+from autobot_apm.sampler import Sampler, _instruments
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A port nothing listens on right now (bound once by the OS, then released)."""
@@ -37,3 +43,22 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} was not met within {timeout} s")
         time.sleep(0.01)
+
+
+# Looks into the package's private state for tests; the package itself never needs these.
+
+
+def active_sampler(provider: MeterProvider) -> Sampler | None:
+    """The sampler feeding ``provider`` (None when none was started on it, or it stopped)."""
+    hub = _instruments._hubs.get(provider)
+    return None if hub is None or hub.sampler is None or hub.sampler.stopped else hub.sampler
+
+
+def cluster_pids(cluster: Cluster) -> list[int]:
+    """The process ids of a demo cluster's services."""
+    return [child.process.pid for child in cluster.children]
+
+
+def pending_traces(assembler: TraceAssembler) -> int:
+    """How many traces ``autobot-apm serve`` still waits on."""
+    return len(assembler._pending)

@@ -20,6 +20,7 @@ from autobot_apm._tracking.attributes import (
     coerce_attributes,
     error_type,
     low_cardinality_label,
+    safe_str,
 )
 
 PROPERTY = settings(max_examples=250, deadline=None)
@@ -238,6 +239,29 @@ class TestLowCardinalityLabel:
     def test_gives_short_text(self, value: object, expected: str) -> None:
         """Labels are short text; an unprintable value falls back to ``_OTHER``."""
         assert expected == low_cardinality_label(value)
+
+
+class TestSafeStr:
+    """The one "text of anything" helper: the query, URL and header sanitizers use it too."""
+
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            (b"caf\xc3\xa9", "café"),
+            (bytearray(b"SELECT 1"), "SELECT 1"),
+            (memoryview(b"\xff"), "\ufffd"),
+            (Mood.CALM, "calm"),
+            (12, "12"),
+        ],
+    )
+    def test_gives_plain_text(self, value: object, expected: str) -> None:
+        """Bytes-like values are decoded (bad bytes replaced), others through str()."""
+        text = safe_str(value)
+        assert (expected, str) == (text, type(text))
+
+    def test_unprintable_value_gives_the_fallback(self) -> None:
+        """A raising __str__ gives the fallback the caller chose, never the error."""
+        assert ("<unprintable>", "") == (safe_str(Unprintable()), safe_str(Unprintable(), ""))
 
 
 class TestErrorType:

@@ -27,6 +27,7 @@ from autobot_apm._demo.summary import Line, summary_lines
 from autobot_apm._demo.table import render_table
 from autobot_apm._demo.traffic import SCENARIO, Call, describe, plan, send
 from autobot_apm.receiver import ReceivedEvent, ReceivedMetric, ReceivedPoint, ReceivedSpan
+from support import cluster_pids
 
 BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
@@ -158,7 +159,7 @@ class TestCluster:
         with Cluster({"a": child(POLITE), "b": child(POLITE)}) as services:
             services.start(timeout=30)
             urls = services.urls
-            pids = services.pids()
+            pids = cluster_pids(services)
             assert [] == services.stop()
         assert ["a", "b"] == sorted(urls)
         assert gone(pids)
@@ -178,7 +179,7 @@ class TestCluster:
         with Cluster({"llm": child("import time; time.sleep(60)")}) as services:
             with pytest.raises(DemoError, match="service llm did not start in time"):
                 services.start(timeout=0.5)
-            pids = services.pids()
+            pids = cluster_pids(services)
         assert gone(pids)
 
     def test_stubborn_service_is_killed(self, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -187,7 +188,7 @@ class TestCluster:
         monkeypatch.setattr(cluster_module, "KILL_TIMEOUT", 0.2)
         services = Cluster({"worker": child(STUBBORN)})
         services.start(timeout=30)
-        pids = services.pids()
+        pids = cluster_pids(services)
         assert ["worker"] == services.stop()
         assert gone(pids)
 

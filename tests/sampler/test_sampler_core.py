@@ -10,8 +10,9 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from autobot_apm._tracking.errors import ConfigurationError
 from autobot_apm.sampler import Sampler, _start, sampler_from_setting, start_sampler
-from autobot_apm.sampler._instruments import active_sampler, attach
+from autobot_apm.sampler._instruments import attach
 from autobot_apm.sampler._types import Absent, MetricSpec, Reading, SourceStatus, gauge
+from support import active_sampler
 
 TEMPERATURE = gauge("test.temperature", "Cel", "A made-up gauge.")
 

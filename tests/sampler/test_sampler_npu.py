@@ -11,8 +11,9 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from autobot_apm.sampler import start_sampler
+from autobot_apm.sampler._devices import FAILURE_LIMIT, REPROBE_SECONDS
 from autobot_apm.sampler._types import Absent
-from autobot_apm.sampler.npu import FAILURE_LIMIT, REPROBE_SECONDS, NpuSource, open_npu
+from autobot_apm.sampler.npu import NpuSource, open_npu
 
 ALL_FILES = {
     "npu_busy_time_us": "1000000",

@@ -15,7 +15,8 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from autobot_apm._tracking.errors import ConfigurationError
-from autobot_apm.sampler._gpu import FAILURE_LIMIT, REPROBE_SECONDS, SLOW_QUERY_SECONDS
+from autobot_apm.sampler._devices import FAILURE_LIMIT, REPROBE_SECONDS
+from autobot_apm.sampler._gpu import SLOW_QUERY_SECONDS
 from autobot_apm.sampler._instruments import attach
 from autobot_apm.sampler._start import build_sampler
 from autobot_apm.sampler._types import Absent

@@ -106,9 +106,6 @@ class Cluster:
     def urls(self) -> dict[str, str]:
         return {child.name: child.url for child in self.children}
 
-    def pids(self) -> list[int]:
-        return [child.process.pid for child in self.children]
-
     def start(self, timeout: float = START_TIMEOUT) -> None:
         """Launch every service, tell each where the others are, wait until all serve."""
         deadline = time.monotonic() + timeout

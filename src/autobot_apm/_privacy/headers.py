@@ -12,9 +12,9 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Final
 
+from .._tracking.attributes import safe_str
 from .._tracking.errors import contained
 from .credentials import MAX_NAME_LENGTH, is_credential_name
-from .query_text import as_text
 from .redact import redact_url
 
 REDACTED_HEADER_VALUE: Final = "[REDACTED]"
@@ -155,12 +155,6 @@ def _compile(pattern: str) -> re.Pattern[str]:
         return re.compile(re.escape(pattern), re.IGNORECASE)
 
 
-def header_pairs(headers: object) -> Iterator[tuple[str, str]]:
-    """(lowercase name, value) pairs from ASGI raw headers or any mapping of headers."""
-    for name, value in _raw_pairs(headers):
-        yield _latin1(name).lower(), _latin1(value)
-
-
 def _raw_pairs(headers: object) -> Iterator[tuple[object, object]]:
     """(name, value) pairs as given, undecoded; a list of values gives several pairs."""
     try:
@@ -191,7 +185,7 @@ def _latin1(value: object) -> str:
         return value
     if type(value) is bytes or type(value) is bytearray:
         return value.decode("latin-1")
-    return as_text(value)
+    return safe_str(value, "")
 
 
 # --- client address ------------------------------------------------------------------------

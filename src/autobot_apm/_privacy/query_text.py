@@ -1,4 +1,4 @@
-"""Query text in and out: any query object read as text, results cut between words.
+"""Query text in and out: scan limits, keyword tables, results cut between words.
 
 Shared by the SQL and Redis sanitizers, which read at most :data:`SCAN_LIMIT`
 characters and never cut a name or a ``?`` in half.
@@ -15,19 +15,7 @@ def word_set(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
-def as_text(query: object) -> str:
-    """``query`` as text: bytes decoded, other objects through ``str()``, else ``""``."""
-    if isinstance(query, str):
-        return query
-    if isinstance(query, bytes | bytearray):
-        return bytes(query).decode("utf-8", "replace")
-    try:
-        return str(query)  # e.g. an SQLAlchemy TextClause renders its SQL
-    except Exception:
-        return ""
-
-
-def truncate(text: str, max_length: int) -> str:
+def cut_at_word(text: str, max_length: int) -> str:
     """Cut at the last space within ``max_length``; hard cut only inside one long token."""
     if len(text) <= max_length:
         return text

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from .._tracking.attributes import safe_str
 from .._tracking.errors import contained
 from .credentials import SENSITIVE_QUERY_KEYS, is_credential_name, may_hold_credential_names
 from .query_text import SCAN_LIMIT
@@ -98,7 +99,7 @@ def redact_url(url: str) -> str:
     returns ``#access_token=...``). A URL longer than :data:`SCAN_LIMIT` is cut there
     before anything reads it.
     """
-    text = url if isinstance(url, str) else _text(url)
+    text = url if isinstance(url, str) else safe_str(url, "")
     cut = len(text) > SCAN_LIMIT
     text = text[:SCAN_LIMIT]
     if "@" in text or cut:
@@ -146,12 +147,3 @@ def _is_malformed(authority: str) -> bool:
         if ":" in host:
             return True
     return bool(port) and not (port.isascii() and port.isdigit())
-
-
-def _text(value: object) -> str:
-    if isinstance(value, bytes | bytearray):
-        return bytes(value).decode("utf-8", "replace")
-    try:
-        return str(value)
-    except Exception:
-        return ""

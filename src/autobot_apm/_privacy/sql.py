@@ -20,8 +20,9 @@ from __future__ import annotations
 import functools
 from typing import NamedTuple
 
+from .._tracking.attributes import safe_str
 from .._tracking.errors import contained
-from .query_text import SCAN_LIMIT, as_text, join_within, truncate
+from .query_text import SCAN_LIMIT, cut_at_word, join_within
 from .redis import sanitize_redis
 from .sql_dialect import GENERIC, dialect_of
 from .sql_lexer import clean
@@ -58,7 +59,7 @@ _last_long: tuple[str, object, str] = ("", GENERIC, "")
 
 def _query_text(query: object) -> str:
     """``query`` as text, cut to :data:`SCAN_LIMIT` before anything reads it."""
-    return as_text(query)[:SCAN_LIMIT]
+    return safe_str(query, "")[:SCAN_LIMIT]  # an SQLAlchemy TextClause renders its SQL
 
 
 def _cleaned(query: object, dialect: str = GENERIC) -> str:
@@ -91,7 +92,7 @@ def sanitize_sql(
     alone. An unknown system is read by every dialect at once, and the text cut where
     they disagree. The result has at most ``max_length`` characters, cut between tokens.
     """
-    return truncate(_cleaned(query, dialect_of(system, double_quoted_strings)), max_length)
+    return cut_at_word(_cleaned(query, dialect_of(system, double_quoted_strings)), max_length)
 
 
 # --- summary -------------------------------------------------------------------------------

@@ -68,10 +68,6 @@ class TraceAssembler:
         self._pending: OrderedDict[str, _Pending] = OrderedDict()  # oldest first
         self._pending_spans = 0
 
-    @property
-    def pending_traces(self) -> int:
-        return len(self._pending)
-
     def add(self, spans: Iterable[ReceivedSpan]) -> list[Trace]:
         """Keep ``spans``; return traces pushed out to stay under the memory bound."""
         now = self._clock()

@@ -17,7 +17,6 @@ import json
 import math
 import numbers
 import operator
-import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
@@ -25,6 +24,38 @@ from itertools import islice
 from typing import Any, Final, TypeVar, cast
 
 from .errors import contained
+from .exceptions import error_type, exception_attributes
+from .numbers import INT64_MAX, INT64_MIN, integer_argument, metric_number
+from .text import (
+    MAX_ATTRIBUTE_LENGTH,
+    OTHER,
+    TRUNCATION_MARKER,
+    UNPRINTABLE,
+    safe_str,
+    truncate,
+)
+
+# Text, numbers and exceptions live in their own modules; the trackers import them here.
+__all__ = [
+    "MAX_ATTRIBUTE_LENGTH",
+    "MAX_KEY_LENGTH",
+    "MAX_SEQUENCE_ITEMS",
+    "OTHER",
+    "TRUNCATION_MARKER",
+    "UNPRINTABLE",
+    "AttributeValue",
+    "attribute_key",
+    "coerce",
+    "coerce_attributes",
+    "error_type",
+    "exception_attributes",
+    "integer_argument",
+    "low_cardinality_label",
+    "metric_number",
+    "safe_str",
+    "text_argument",
+    "truncate",
+]
 
 AttributeValue = (
     str
@@ -37,14 +68,9 @@ AttributeValue = (
     | tuple[float, ...]
 )
 
-MAX_ATTRIBUTE_LENGTH: Final = 4096
 MAX_KEY_LENGTH: Final = 255
 MAX_SEQUENCE_ITEMS: Final = 128
-TRUNCATION_MARKER: Final = "…"
-UNPRINTABLE: Final = "<unprintable>"
-OTHER: Final = "_OTHER"
 
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _NESTED_DEPTH = 4
 _NESTED_NODES = 128  # values rendered in one nested structure, all levels together
 _MAX_ATTRIBUTES = 1024  # the SDK keeps 128 attributes by default; reading more is waste
@@ -58,39 +84,6 @@ class _NotPrimitive:
 
 _NOT_PRIMITIVE = _NotPrimitive()
 Primitive = str | bool | int | float
-
-
-def truncate(text: str, max_length: int) -> str:
-    """``text`` cut to ``max_length`` characters, the last being ``…`` when cut.
-
-    Lone surrogates (from ``surrogateescape`` decoding) are replaced as well: they
-    cannot be encoded as UTF-8, and one of them would fail the export of a whole batch.
-    A ``str`` subclass is copied to a plain ``str`` first: its methods never run.
-    """
-    if type(text) is not str:
-        text = safe_str(text)
-    if len(text) > max_length:
-        text = text[: max_length - 1] + TRUNCATION_MARKER if max_length > 0 else ""
-    if text.isascii():
-        return text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "replace").decode("utf-8")
-    return text
-
-
-def safe_str(value: object) -> str:
-    """``str(value)`` as a plain ``str``, or ``<unprintable>`` when ``__str__`` fails.
-
-    A ``str`` subclass is copied with ``str.__str__``, so its overridden methods never
-    run; a ``__str__`` that returns a subclass is copied the same way.
-    """
-    try:
-        text = str.__str__(value) if issubclass(type(value), str) else str(value)
-        return text if type(text) is str else str.__str__(text)
-    except Exception:
-        return UNPRINTABLE
 
 
 _NOTHING: AttributeValue | None = None
@@ -130,7 +123,7 @@ def _primitive(value: object, max_length: int) -> Primitive | _NotPrimitive | No
         return (
             value if len(value) <= max_length and value.isascii() else truncate(value, max_length)
         )
-    if type(value) is int and _INT64_MIN <= value <= _INT64_MAX:
+    if type(value) is int and INT64_MIN <= value <= INT64_MAX:
         return value
     if type(value) is float:
         return value if math.isfinite(value) else repr(value)  # OTLP values stay finite
@@ -164,7 +157,7 @@ def _real(value: object) -> float | str:
 def _integer(value: object, max_length: int) -> int | str:
     # An int subclass by its stored value: its __int__ or __index__ may raise or lie.
     number = _convert(int.__int__ if issubclass(type(value), int) else operator.index, value)
-    if isinstance(number, int) and not _INT64_MIN <= number <= _INT64_MAX:
+    if isinstance(number, int) and not INT64_MIN <= number <= INT64_MAX:
         # OTLP integers are 64 bits; str() refuses ints of more than 4,300 digits.
         text = _convert(str, number)
         shown = text if text != UNPRINTABLE else f"<int of {number.bit_length()} bits>"
@@ -311,63 +304,6 @@ def text_argument(value: object, max_length: int = MAX_ATTRIBUTE_LENGTH) -> str 
     return truncate(text, max_length)
 
 
-def integer_argument(value: object) -> int | None:
-    """An int (not a bool) that fits OTLP's 64 bits, as a plain int; else None."""
-    number = metric_number(value, minimum=None)
-    return number if type(number) is int else None
-
-
-def metric_number(
-    value: object, *, floats: bool = False, minimum: float | None = 0
-) -> int | float | None:
-    """``value`` as a number OTLP can carry, or None: the one gate for user numbers.
-
-    Every number that user code hands us for a metric instrument (counter add, histogram
-    record, observed gauge) or for a numeric span attribute passes here. Integers (int,
-    its subclasses, numpy integers; never bools) come back as a plain ``int`` when they
-    fit OTLP's signed 64 bits; floats (and other reals) as a finite ``float``, and only
-    when ``floats`` is true. Values below ``minimum`` (None: no bound) are refused too.
-
-    A value that cannot be represented is dropped (None), not clamped: 2**70 items or a
-    NaN cost is a bug in the caller, and a clamped 2**63-1 would be recorded as if it
-    were a true measurement, while one bad value in the SDK's cumulative state would fail
-    every later export. Never raises, whatever ``__index__``, ``__int__``, ``__float__``,
-    ``__bool__`` or comparison the object defines.
-    """
-    try:
-        number = _metric_number(value, floats)
-        if number is None or (minimum is not None and number < minimum):
-            return None
-        return number
-    except Exception:
-        return None
-
-
-def _metric_number(value: object, floats: bool) -> int | float | None:
-    kind = type(value)
-    if kind is int:
-        number: int | float = value  # type: ignore[assignment]  # exact int, checked below
-    elif kind is bool:
-        return None
-    elif kind is float:
-        number = value  # type: ignore[assignment]
-    elif issubclass(kind, int):
-        number = int.__int__(value)  # type: ignore[arg-type]  # the stored value, no override
-    elif issubclass(kind, numbers.Integral):
-        number = operator.index(value)  # type: ignore[arg-type]  # numpy integers
-    elif floats and issubclass(kind, float):
-        number = float.__float__(value)  # type: ignore[arg-type]  # the stored value
-    elif floats and issubclass(kind, numbers.Real):
-        number = float(value)  # type: ignore[arg-type]
-    else:
-        return None
-    if type(number) is int:
-        return number if _INT64_MIN <= number <= _INT64_MAX else None
-    if type(number) is float and floats and math.isfinite(number):
-        return number
-    return None
-
-
 @contained(OTHER)
 def low_cardinality_label(value: object, max_length: int = 128) -> str:
     """A short string for a metric attribute (route, model, cache name); never raises."""
@@ -376,53 +312,3 @@ def low_cardinality_label(value: object, max_length: int = 128) -> str:
     primitive = _primitive(value, max_length)
     text = primitive if type(primitive) is str else safe_str(value)
     return OTHER if text == UNPRINTABLE else truncate(text, max_length)
-
-
-@contained(OTHER)
-def error_type(exc: BaseException | type[BaseException]) -> str:
-    """The semconv ``error.type`` of an exception: ``module.QualName``, builtins bare.
-
-    ``error_type(TimeoutError())`` is ``"TimeoutError"``; an exception defined in
-    ``myapp.db`` gives ``"myapp.db.RetryError"``.
-    """
-    cls = exc if issubclass(type(exc), type) else type(exc)
-    module = getattr(cls, "__module__", None)
-    name = getattr(cls, "__qualname__", None) or getattr(cls, "__name__", None)
-    if not isinstance(name, str):
-        return OTHER
-    if not isinstance(module, str) or module == "builtins":
-        return name
-    return f"{module}.{name}"
-
-
-MAX_STACKTRACE_LENGTH: Final = 4 * MAX_ATTRIBUTE_LENGTH
-
-
-@contained(_NO_ATTRIBUTES)
-def exception_attributes(exc: BaseException) -> dict[str, AttributeValue]:
-    """The semconv ``exception`` event of ``exc``, bounded and never raising.
-
-    The SDK's ``record_exception`` calls ``str(exc)``, which user exceptions may make
-    raise, and keeps messages of any size. Here the message is cut to the text cap and
-    the stack trace keeps its last 16,384 characters: the frames nearest the raise and
-    the exception line. ``exc`` itself, its ``__traceback__`` included, is not touched.
-    """
-    stacktrace = _stacktrace(exc)
-    if len(stacktrace) > MAX_STACKTRACE_LENGTH:
-        stacktrace = TRUNCATION_MARKER + stacktrace[-(MAX_STACKTRACE_LENGTH - 1) :]
-    return {
-        "exception.type": truncate(error_type(exc), 256),
-        "exception.message": truncate(safe_str(exc), MAX_ATTRIBUTE_LENGTH),
-        "exception.stacktrace": truncate(stacktrace, MAX_STACKTRACE_LENGTH),
-        "exception.escaped": "False",  # as the SDK's record_exception writes it
-    }
-
-
-def _stacktrace(exc: BaseException) -> str:
-    """The formatted traceback; without chained causes and notes when reading those
-    raises (a user exception's ``__getattr__`` answers ``__notes__`` too)."""
-    try:
-        return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    except Exception:
-        frames = "".join(traceback.format_tb(exc.__traceback__))
-        return f"Traceback (most recent call last):\n{frames}{error_type(exc)}: {safe_str(exc)}\n"

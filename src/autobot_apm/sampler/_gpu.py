@@ -6,9 +6,8 @@ table for each device with the rules the application relies on:
 
 * a call the device does not support is skipped quietly, and never tried again;
 * any other library error skips that value; a device whose every call fails
-  ``FAILURE_LIMIT`` collections in a row (or that reports itself lost) is marked gone;
-* while a device is gone, the devices are listed again every ``REPROBE_SECONDS`` so a
-  GPU that comes back (hot-plug, driver reset) is sampled again under the same ``hw.id``;
+  ``FAILURE_LIMIT`` collections in a row (or that reports itself lost) is marked gone,
+  and is looked for again as ``_devices.py`` describes;
 * slow calls (``slow=True``) are made at most every ``SLOW_QUERY_SECONDS``; in between
   the last value is reported again.
 """
@@ -20,9 +19,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from ._devices import DeviceHealth, DeviceSource
 from ._types import (
     GONE,
     OK,
+    Absent,
     Attributes,
     Clock,
     MetricSpec,
@@ -33,8 +34,6 @@ from ._types import (
     updown,
 )
 
-FAILURE_LIMIT = 3
-REPROBE_SECONDS = 60.0
 SLOW_QUERY_SECONDS = 300.0
 
 GPU_UTILIZATION = gauge("hw.gpu.utilization", "1", "Share of time the GPU was busy (0..1).")
@@ -111,16 +110,14 @@ def identity_attributes(identity: GpuIdentity, vendor: str) -> dict[AttributeSet
 
 
 @dataclass
-class GpuDevice:
+class GpuDevice(DeviceHealth):
     """One GPU as the sampler tracks it across collections."""
 
     index: int
     identity: GpuIdentity
     attributes: dict[AttributeSet, Attributes]
     unsupported: list[str] = field(default_factory=list)
-    failures: int = 0
     lost: bool = False
-    gone: bool = False
     last_error: str = ""
     last: dict[str, float] = field(default_factory=dict)
     slow: dict[str, tuple[float, Values]] = field(default_factory=dict)
@@ -130,7 +127,7 @@ class GpuDevice:
         self.failures, self.lost, self.gone, self.slow = 0, False, False, {}
 
 
-class GpuSource:
+class GpuSource(DeviceSource[GpuDevice]):
     """Gauges of every GPU one vendor library can see."""
 
     def __init__(
@@ -140,12 +137,11 @@ class GpuSource:
         clock: Clock = time.monotonic,
         slow_seconds: float = SLOW_QUERY_SECONDS,
     ) -> None:
+        super().__init__(clock)
         self.backend, self.component = backend, backend.component
         self.metrics = metrics_of(backend.queries)
-        self._clock, self._slow_seconds = clock, slow_seconds
-        self.devices: dict[str, GpuDevice] = {}
+        self._slow_seconds = slow_seconds
         self._add(identities)
-        self._probed_at = clock()
 
     def _add(self, identities: list[GpuIdentity]) -> None:
         for identity in identities:
@@ -156,21 +152,7 @@ class GpuSource:
             elif device.gone:
                 device.revive(identity, self.backend.vendor)
 
-    def collect(self) -> list[Reading]:
-        now = self._clock()
-        self._reprobe_if_due(now)
-        readings: list[Reading] = []
-        for device in self.devices.values():
-            if not device.gone:
-                readings.extend(self._collect_device(device, now))
-        return readings
-
-    def _reprobe_if_due(self, now: float) -> None:
-        if not any(d.gone for d in self.devices.values()):
-            return
-        if now - self._probed_at < REPROBE_SECONDS:
-            return
-        self._probed_at = now
+    def _reprobe(self, now: float) -> None:
         try:
             self._add(self.backend.devices())
         except self.backend.errors:
@@ -195,7 +177,7 @@ class GpuSource:
             attributes = device.attributes[query.attributes]
             readings.extend(Reading(spec.name, value, attributes) for spec, value in values)
             device.last.update((spec.name, value) for spec, value in values)
-        self._account(device, attempted, failed)
+        device.account(attempted > 0 and failed == attempted, lost=device.lost)
         return readings
 
     def _run(self, device: GpuDevice, query: GpuQuery) -> Values | None:
@@ -211,18 +193,6 @@ class GpuSource:
             return None
         return [(s, float(v)) for s, v in zip(query.metrics, values, strict=True) if v is not None]
 
-    def _account(self, device: GpuDevice, attempted: int, failed: int) -> None:
-        if device.lost:
-            device.failures = FAILURE_LIMIT
-        elif attempted and failed == attempted:
-            device.failures += 1
-        else:
-            device.failures = 0
-        device.gone = device.failures >= FAILURE_LIMIT
-
-    def describe(self) -> list[SourceStatus]:
-        return [self._describe_device(d) for d in self.devices.values()]
-
     def _describe_device(self, device: GpuDevice) -> SourceStatus:
         identity = device.identity
         parts = [identity.name, identity.uuid, f"driver {identity.driver}"]
@@ -236,6 +206,22 @@ class GpuSource:
 
     def close(self) -> None:
         self.backend.shutdown()
+
+
+def gpu_source(
+    backend: GpuBackend, clock: Clock, library: str, none_seen: str
+) -> GpuSource | Absent:
+    """A source of the GPUs a started ``backend`` lists; when it lists none, the library
+    is released and :class:`Absent` says why (``none_seen``, or the listing error)."""
+    try:
+        identities = backend.devices()
+    except backend.errors as exc:
+        backend.shutdown()
+        return Absent(backend.component, f"{library} could not list GPUs: {exc}")
+    if not identities:
+        backend.shutdown()
+        return Absent(backend.component, none_seen)
+    return GpuSource(backend, identities, clock)
 
 
 def metrics_of(queries: Iterable[GpuQuery]) -> tuple[MetricSpec, ...]:

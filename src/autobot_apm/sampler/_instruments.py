@@ -76,9 +76,3 @@ def attach(sampler: Sampler, provider: MeterProvider) -> None:
             hub.ensure(spec)
     if previous is not None and previous is not sampler:
         previous.stop()
-
-
-def active_sampler(provider: MeterProvider) -> Sampler | None:
-    """The sampler feeding ``provider`` (None when none was started on it)."""
-    hub = _hubs.get(provider)
-    return None if hub is None or hub.sampler is None or hub.sampler.stopped else hub.sampler

@@ -20,7 +20,6 @@ InstrumentKind = Literal["gauge", "updown", "counter"]
 OK = "ok"
 ABSENT = "absent"
 GONE = "gone"
-OFF = "off"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +43,7 @@ class Reading:
 
 @dataclass(frozen=True, slots=True)
 class SourceStatus:
-    """One line of what the sampler sees: component, status (ok/absent/gone/off), detail."""
+    """One line of what the sampler sees: component, status (ok/absent/gone), detail."""
 
     component: str
     status: str

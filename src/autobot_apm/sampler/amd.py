@@ -28,6 +28,7 @@ from ._gpu import (
     GpuIdentity,
     GpuQuery,
     GpuSource,
+    gpu_source,
 )
 from ._types import Absent, Clock
 
@@ -143,12 +144,4 @@ def open_amd(amdsmi: Any | None = None, clock: Clock = time.monotonic) -> GpuSou
         backend = AmdBackend(smi)
     except smi.AmdSmiException as exc:
         return Absent(COMPONENT, f"amdsmi did not start: {exc}")
-    try:
-        identities = backend.devices()
-    except smi.AmdSmiException as exc:
-        backend.shutdown()
-        return Absent(COMPONENT, f"amdsmi could not list GPUs: {exc}")
-    if not identities:
-        backend.shutdown()
-        return Absent(COMPONENT, "amdsmi sees no AMD GPU")
-    return GpuSource(backend, identities, clock)
+    return gpu_source(backend, clock, "amdsmi", "amdsmi sees no AMD GPU")

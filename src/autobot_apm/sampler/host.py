@@ -17,11 +17,11 @@ from typing import Any
 import psutil
 
 from ._mounts import MOUNT_REFRESH_SECONDS, Mount, list_mounts
+from ._rows import Values, read_rows, skipped_statuses
 from ._types import OK, Clock, MetricSpec, Reading, SourceStatus, counter, gauge, updown
 
 __all__ = ["HostSource"]
 
-Values = Iterable[tuple[float, Mapping[str, str]]]
 
 # psutil's field -> semconv cpu.mode; irq and softirq are both "interrupt". Guest time is
 # left out because Linux already counts it inside user and nice.
@@ -217,14 +217,7 @@ class HostSource:
         self.skipped: dict[str, str] = {}
 
     def collect(self) -> list[Reading]:
-        reads = _HostReads(self)
-        readings: list[Reading] = []
-        for spec, read in ROWS:
-            try:
-                readings.extend(Reading(spec.name, float(v), a) for v, a in read(reads))
-            except (psutil.Error, OSError) as exc:
-                self.skipped[spec.name] = f"{type(exc).__name__}: {exc}"
-        return readings
+        return read_rows(ROWS, _HostReads(self), self.skipped)
 
     def mounts(self) -> list[Mount]:
         now = self._clock()
@@ -243,8 +236,7 @@ class HostSource:
                 "memory", OK, f"{memory.total / 2**30:.1f} GiB total, {memory.percent:.0f}% used"
             ),
         ]
-        statuses += [SourceStatus(f"host {m}", "skipped", e) for m, e in self.skipped.items()]
-        return statuses
+        return statuses + skipped_statuses("host", self.skipped)
 
     def close(self) -> None:
         return None

@@ -11,7 +11,7 @@ the conventional ones: a 0..1 share, bytes and hertz.
 
 A file that cannot be read or parsed skips its value. An NPU whose files all fail
 ``FAILURE_LIMIT`` collections in a row is marked gone, and the sysfs root is scanned
-again every ``REPROBE_SECONDS`` until it comes back.
+again until it comes back (``_devices.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._devices import DeviceHealth, DeviceSource
 from ._types import (
     GONE,
     OK,
@@ -38,8 +39,6 @@ __all__ = ["DEFAULT_SYSFS_ROOT", "open_npu"]
 
 COMPONENT = "npu"
 DEFAULT_SYSFS_ROOT = "/sys/class/accel"
-FAILURE_LIMIT = 3
-REPROBE_SECONDS = 60.0
 MHZ = 1e6
 
 NPU_UTILIZATION = gauge(
@@ -51,7 +50,7 @@ NPU_FREQUENCY_LIMIT = gauge("hw.npu.frequency.limit", "Hz", "Highest NPU clock."
 
 
 @dataclass
-class NpuDevice:
+class NpuDevice(DeviceHealth):
     """One NPU as the sampler tracks it: where its files are and what it last read."""
 
     name: str
@@ -59,8 +58,6 @@ class NpuDevice:
     files: tuple[str, ...]
     attributes: Attributes
     busy: tuple[float, float] | None = None  # (busy µs, clock s) at the previous reading
-    failures: int = 0
-    gone: bool = False
     errors: dict[str, str] = field(default_factory=dict)
 
     def utilization(self, busy_us: float, now: float) -> float | None:
@@ -114,19 +111,18 @@ def find_npus(root: Path) -> list[NpuDevice]:
     return devices
 
 
-class NpuSource:
+class NpuSource(DeviceSource[NpuDevice]):
     """Gauges of every Intel NPU under the sysfs root."""
 
     component = COMPONENT
     metrics = tuple(spec for spec, _, _ in ROWS)
 
     def __init__(self, root: Path, devices: list[NpuDevice], clock: Clock = time.monotonic) -> None:
-        self.root, self._clock = root, clock
+        super().__init__(clock)
+        self.root = root
         self.devices = {device.name: device for device in devices}
-        now = clock()
         for device in devices:
-            self._prime(device, now)
-        self._probed_at = now
+            self._prime(device, self._probed_at)
 
     def _prime(self, device: NpuDevice, now: float) -> None:
         """Read the busy counter now, so the first collection has a utilization."""
@@ -135,15 +131,6 @@ class NpuSource:
                 device.utilization(read_number(device.path / "npu_busy_time_us"), now)
             except (OSError, ValueError):
                 device.busy = None
-
-    def collect(self) -> list[Reading]:
-        now = self._clock()
-        self._reprobe_if_due(now)
-        readings: list[Reading] = []
-        for device in self.devices.values():
-            if not device.gone:
-                readings.extend(self._collect_device(device, now))
-        return readings
 
     def _collect_device(self, device: NpuDevice, now: float) -> list[Reading]:
         readings, failed = [], 0
@@ -159,24 +146,15 @@ class NpuSource:
             device.errors.pop(name, None)
             if value is not None:
                 readings.append(Reading(spec.name, value, device.attributes))
-        device.failures = device.failures + 1 if failed == len(device.files) else 0
-        device.gone = device.failures >= FAILURE_LIMIT
+        device.account(failed == len(device.files))
         return readings
 
-    def _reprobe_if_due(self, now: float) -> None:
-        if not any(d.gone for d in self.devices.values()):
-            return
-        if now - self._probed_at < REPROBE_SECONDS:
-            return
-        self._probed_at = now
+    def _reprobe(self, now: float) -> None:
         for found in find_npus(self.root):
             known = self.devices.get(found.name)
             if known is None or known.gone:
                 self.devices[found.name] = found
                 self._prime(found, now)
-
-    def describe(self) -> list[SourceStatus]:
-        return [self._describe_device(d) for d in self.devices.values()]
 
     def _describe_device(self, device: NpuDevice) -> SourceStatus:
         detail = f"Intel NPU {device.attributes['hw.id']}; files: {', '.join(device.files)}"

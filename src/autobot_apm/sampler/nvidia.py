@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from .._tracking.attributes import safe_str
 from ._gpu import (
     FAN_SPEED_RATIO,
     GPU_ENERGY,
@@ -32,6 +33,7 @@ from ._gpu import (
     GpuIdentity,
     GpuQuery,
     GpuSource,
+    gpu_source,
 )
 from ._types import Absent, Clock
 
@@ -39,11 +41,6 @@ __all__ = ["open_nvidia"]
 
 COMPONENT = "nvidia"
 MHZ = 1e6
-
-
-def text(value: str | bytes) -> str:
-    """NVML strings are bytes in older nvidia-ml-py releases and str in newer ones."""
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _memory(nv: Any, handle: Any) -> Sequence[float | None]:
@@ -104,7 +101,7 @@ class NvidiaBackend:
         self.errors: tuple[type[Exception], ...] = (nvml.NVMLError,)
         nvml.nvmlInit()
         try:
-            self.driver = text(nvml.nvmlSystemGetDriverVersion())
+            self.driver = safe_str(nvml.nvmlSystemGetDriverVersion())  # bytes in older nvidia-ml-py
         except nvml.NVMLError:
             self.shutdown()
             raise
@@ -114,8 +111,8 @@ class NvidiaBackend:
         for index in range(self.lib.nvmlDeviceGetCount()):
             try:
                 handle = self.lib.nvmlDeviceGetHandleByIndex(index)
-                uuid = text(self.lib.nvmlDeviceGetUUID(handle))
-                name = text(self.lib.nvmlDeviceGetName(handle))
+                uuid = safe_str(self.lib.nvmlDeviceGetUUID(handle))
+                name = safe_str(self.lib.nvmlDeviceGetName(handle))
             except self.lib.NVMLError:
                 continue  # one broken GPU must not hide the others
             identities.append(GpuIdentity(handle, uuid, name, self.driver))
@@ -151,12 +148,4 @@ def open_nvidia(nvml: Any | None = None, clock: Clock = time.monotonic) -> GpuSo
         backend = NvidiaBackend(nvml)
     except (nvml.NVMLError, OSError) as exc:
         return Absent(COMPONENT, start_error(nvml, exc))
-    try:
-        identities = backend.devices()
-    except nvml.NVMLError as exc:
-        backend.shutdown()
-        return Absent(COMPONENT, f"NVML could not list GPUs: {exc}")
-    if not identities:
-        backend.shutdown()
-        return Absent(COMPONENT, f"NVML (driver {backend.driver}) sees no GPU")
-    return GpuSource(backend, identities, clock)
+    return gpu_source(backend, clock, "NVML", f"NVML (driver {backend.driver}) sees no GPU")

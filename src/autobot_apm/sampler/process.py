@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import Any
 
 import psutil
 
+from ._rows import Values, read_rows, skipped_statuses
 from ._types import OK, Clock, MetricSpec, Reading, SourceStatus, counter, gauge, updown
 
 __all__ = ["ProcessSource"]
-
-Values = Iterable[tuple[float, Mapping[str, str]]]
 
 
 def usable_cpu_count() -> int:
@@ -121,21 +120,12 @@ class ProcessSource:
     def collect(self) -> list[Reading]:
         if os.getpid() != self.pid:
             self._start()  # a forked worker must report itself, not its parent
-        readings: list[Reading] = []
         with self.process.oneshot():
-            reads = _ProcessReads(self)
-            for spec, read in ROWS:
-                try:
-                    readings.extend(Reading(spec.name, float(v), a) for v, a in read(reads))
-                except (psutil.Error, OSError) as exc:
-                    self.skipped[spec.name] = f"{type(exc).__name__}: {exc}"
-        return readings
+            return read_rows(ROWS, _ProcessReads(self), self.skipped)
 
     def describe(self) -> list[SourceStatus]:
         detail = f"pid {self.pid}, {usable_cpu_count()} CPUs available to it"
-        statuses = [SourceStatus("process", OK, detail)]
-        statuses += [SourceStatus(f"process {m}", "skipped", e) for m, e in self.skipped.items()]
-        return statuses
+        return [SourceStatus("process", OK, detail), *skipped_statuses("process", self.skipped)]
 
     def close(self) -> None:
         return None
