@@ -18,7 +18,7 @@ from opentelemetry.trace import Span, set_span_in_context
 
 from .._tracking.errors import report_internal_error
 from .._tracking.handle import OPERATION_KEY, Operation
-from .._tracking.tracker import deactivate, finish
+from .._tracking.lifecycle import deactivate, finish
 from ..api import ApiOperation, server_span_name
 from .attributes import route_template
 from .options import RequestOptions
