@@ -8,6 +8,7 @@ objects, and each of its calls is timed in the same rounds as the installed pack
 from __future__ import annotations
 
 import asyncio
+import importlib
 from types import ModuleType
 from typing import Any
 
@@ -35,7 +36,7 @@ def candidate_variants(
 ) -> list[Variant]:
     """The same calls through the installed package and through a candidate copy."""
     base = sdk.runtime
-    module = candidate._runtime
+    module = find_runtime_module(candidate)
     theirs = module.Runtime(base.tracer, base.meter, base.settings)  # the same SDK objects
 
     def track(package: Any) -> Any:
@@ -75,6 +76,20 @@ def candidate_variants(
             ),
         ]
     return variants
+
+
+def find_runtime_module(package: ModuleType) -> ModuleType:
+    """The module holding ``current`` (the runtime tracked calls see) in ``package``.
+
+    A candidate may predate the move of the engine into ``_tracking/``: both layouts are
+    looked for, so that the change that made the move can itself be compared.
+    """
+    for relative in ("._tracking.runtime", "._runtime"):
+        try:
+            return importlib.import_module(relative, package.__name__)
+        except ModuleNotFoundError:
+            continue
+    raise ModuleNotFoundError(f"no runtime module in {package.__name__} ({package.__file__})")
 
 
 def compare(

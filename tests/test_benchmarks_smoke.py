@@ -53,3 +53,20 @@ class TestQuickMode:
         """The tracked-call table compares with the hand-written floor, as a ratio."""
         assert "| variant | µs per call (median) |" in quick_report.stdout
         assert "hand-written: start_span + attach + histogram" in quick_report.stdout
+
+
+@pytest.mark.e2e
+def test_compare_times_a_copy_of_the_package_against_the_installed_one():
+    """--compare loads a second copy of the package (here the same source) and times it."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    finished = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_trackers", "--quick", "--compare", "src"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert 0 == finished.returncode, finished.stderr[-4000:]
+    assert "- decorator: candidate / installed = " in finished.stdout

@@ -38,7 +38,7 @@ from ._http.options import RequestOptions, build_options, normalize_overrides
 from ._http.request import ASGIApp, EnrichingServerRequest, Receive, Send, ServerRequest
 from ._sdk.setup import flush
 from ._tracking import runtime as _runtime
-from ._tracking.errors import contained
+from ._tracking.errors import contained, report_internal_error
 from .api import server_span_name
 from .propagation import extract
 
@@ -55,7 +55,8 @@ FASTAPI_TELEMETRY_KEY: Final = "fastapi.telemetry"
 REQUEST_KEY: Final = "autobot_apm.request"
 
 _EMPTY_CONTEXT: Final = otel_context.Context()
-_NOT_TRACKED: Begun | None = None  # what a contained fault returns: run the app untracked
+# Where a fault starting a request is reported (the name @contained would give).
+_BEGIN: Final = f"{__name__}.APMMiddleware._begin"
 _HEADER: Final = "http.request.header."
 
 
@@ -113,7 +114,13 @@ class APMMiddleware:
             scope[FASTAPI_TELEMETRY_KEY] = None
         scope[REQUEST_KEY] = None
         try:
-            begun = self._begin(runtime, scope, receive, send)
+            # Contained here rather than by @contained, which would add a frame and the
+            # packing of its arguments to every request.
+            try:
+                begun = self._begin(runtime, scope, receive, send)
+            except Exception as exc:
+                report_internal_error(_BEGIN, exc)
+                begun = None  # a fault costs this request its telemetry, never its answer
             if begun is None:
                 await self.app(scope, receive, send)
             else:
@@ -134,7 +141,6 @@ class APMMiddleware:
         else:
             warn_routes_tracked_above(self.app)
 
-    @contained(_NOT_TRACKED)
     def _begin(
         self, runtime: _runtime.Runtime, scope: Scope, receive: Receive, send: Send
     ) -> Begun | None:

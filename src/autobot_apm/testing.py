@@ -180,7 +180,7 @@ class _TimeModule:
 # checks that no module of the package reads the time anywhere else.
 _CLOCK_READERS: tuple[tuple[str, str], ...] = (
     ("autobot_apm._tracking.handle", "perf_counter"),
-    ("autobot_apm._tracking.tracker", "perf_counter"),
+    ("autobot_apm._tracking.lifecycle", "perf_counter"),
     ("autobot_apm.asgi", "perf_counter"),
     ("autobot_apm._http.request", "time"),
     ("autobot_apm._sdk.logs", "time"),

@@ -23,7 +23,7 @@ import wrapt
 
 from .._tracking.errors import report_internal_error
 from .._tracking.handle import Operation
-from .._tracking.tracker import activate, deactivate, finish, record_item
+from .._tracking.lifecycle import activate, deactivate, finish, record_item
 
 StreamKind = Literal["sync", "async"]
 

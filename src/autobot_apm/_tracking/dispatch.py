@@ -23,7 +23,18 @@ import wrapt
 from opentelemetry import context as otel_context
 
 from . import runtime as _runtime
-from .tracker import Tracker, activate, complete, deactivate, finish, record_item, start_operation
+from .lifecycle import (
+    Starter,
+    activate,
+    begin,
+    complete,
+    conclude,
+    deactivate,
+    finish,
+    leave,
+    record_item,
+    start_operation,
+)
 
 F = TypeVar("F")
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
@@ -41,7 +52,7 @@ def target_name(obj: Any) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def decorate(tracker: Tracker[Any], fn: F) -> F:
+def decorate(tracker: Starter[Any], fn: F) -> F:
     """Wrap ``fn`` (function, method, classmethod or staticmethod) for ``tracker``."""
     target = fn.__func__ if isinstance(fn, classmethod | staticmethod) else fn
     if not callable(target):
@@ -60,51 +71,43 @@ def decorate(tracker: Tracker[Any], fn: F) -> F:
     return cast(F, wrapt.FunctionWrapper(cast(Callable[..., Any], fn), wrapper, enabled))
 
 
-def _function_wrapper(tracker: Tracker[Any]) -> Wrapper:
+def _function_wrapper(tracker: Starter[Any]) -> Wrapper:
     def call(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         runtime = _runtime.current
         if runtime is None:
             return wrapped(*args, **kwargs)
-        operation = start_operation(tracker, runtime)
+        operation = begin(tracker, runtime)
         if operation is None:
             return wrapped(*args, **kwargs)
-        activate(operation)
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
-            finish(operation, exc)
-            deactivate(operation)
+            leave(operation, exc)
             raise
-        result = complete(operation, result)
-        deactivate(operation)
-        return result
+        return conclude(operation, result)
 
     return call
 
 
-def _coroutine_wrapper(tracker: Tracker[Any]) -> Wrapper:
+def _coroutine_wrapper(tracker: Starter[Any]) -> Wrapper:
     async def call(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         runtime = _runtime.current
         if runtime is None:
             return await wrapped(*args, **kwargs)
-        operation = start_operation(tracker, runtime)
+        operation = begin(tracker, runtime)
         if operation is None:
             return await wrapped(*args, **kwargs)
-        activate(operation)
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
-            finish(operation, exc)
-            deactivate(operation)
+            leave(operation, exc)
             raise
-        result = complete(operation, result)
-        deactivate(operation)
-        return result
+        return conclude(operation, result)
 
     return call
 
 
-def _generator_wrapper(tracker: Tracker[Any]) -> Wrapper:
+def _generator_wrapper(tracker: Starter[Any]) -> Wrapper:
     def call(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         generator = wrapped(*args, **kwargs)
         runtime = _runtime.current
@@ -115,7 +118,7 @@ def _generator_wrapper(tracker: Tracker[Any]) -> Wrapper:
     return call
 
 
-def _async_generator_wrapper(tracker: Tracker[Any]) -> Wrapper:
+def _async_generator_wrapper(tracker: Starter[Any]) -> Wrapper:
     def call(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         generator = wrapped(*args, **kwargs)
         runtime = _runtime.current
@@ -127,7 +130,7 @@ def _async_generator_wrapper(tracker: Tracker[Any]) -> Wrapper:
 
 
 def _drive(
-    tracker: Tracker[Any],
+    tracker: Starter[Any],
     runtime: _runtime.Runtime,
     parent: otel_context.Context,
     generator: Generator[Any, Any, Any],
@@ -162,7 +165,7 @@ def _drive(
 
 
 async def _drive_async(
-    tracker: Tracker[Any],
+    tracker: Starter[Any],
     runtime: _runtime.Runtime,
     parent: otel_context.Context,
     generator: AsyncGenerator[Any, Any],

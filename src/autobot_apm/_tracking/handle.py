@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from time import perf_counter
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
+from typing import Any, ClassVar, Protocol, TypeVar, overload
 
 from opentelemetry import context as otel_context
 from opentelemetry.trace import INVALID_SPAN, Span, Status, StatusCode
@@ -20,14 +20,24 @@ from .attributes import (
     safe_str,
     truncate,
 )
-
-if TYPE_CHECKING:
-    from .runtime import Runtime
-    from .tracker import Tracker
+from .runtime import Runtime
 
 OPERATION_KEY = otel_context.create_key("autobot_apm.operation")
 
 OpT = TypeVar("OpT", bound="Operation")
+
+
+class TrackerSpec(Protocol):
+    """What a handle reads of the tracker that made it (a :class:`.tracker.Tracker`).
+
+    A protocol rather than the class itself, so that this module does not import the
+    tracker, which imports it.
+    """
+
+    @property
+    def metric_attributes(self) -> Mapping[str, str | int]:
+        """The tracker's static metric attributes, copied into each call's own."""
+        ...
 
 
 class Operation:
@@ -59,7 +69,7 @@ class Operation:
 
     def __init__(
         self,
-        tracker: Tracker[Any] | None,
+        tracker: TrackerSpec | None,
         runtime: Runtime | None,
         span: Span,
         *,
@@ -80,9 +90,10 @@ class Operation:
         self._context_token: object | None = None
         # (context it was activated from, context it made current), for activate().
         self._activation: tuple[otel_context.Context, otel_context.Context] | None = None
-        self._parent: Operation | None = otel_context.get_value(  # type: ignore[assignment]
-            OPERATION_KEY, parent_context
-        )
+        # The context's own get(), not get_value(): no second look-up of the current
+        # context when the caller passed it (lifecycle.begin always does).
+        context = otel_context.get_current() if parent_context is None else parent_context
+        self._parent: Operation | None = context.get(OPERATION_KEY)  # type: ignore[assignment]
         self._started = perf_counter()
         self._on_start()
 
