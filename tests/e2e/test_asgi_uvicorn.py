@@ -14,7 +14,6 @@ import json
 import select
 import subprocess
 import sys
-import time
 from collections import Counter
 
 import httpx
@@ -88,7 +87,8 @@ APPS = {
     "inside": inside,
     "native": build("native"),
 }
-apm.configure(service_name="asgi-e2e", endpoint=sys.argv[1], metric_export_interval=3600)
+apm.configure(service_name="asgi-e2e", endpoint=sys.argv[1], metric_export_interval=3600,
+              span_schedule_delay=0.05)
 
 
 async def main():
@@ -142,12 +142,15 @@ def send_traffic(name, port):
     return statuses
 
 
-def leave_a_stream_early(port):
-    """Read the first chunk of a long stream, then hang up."""
+def leave_a_stream_early(port, receiver):
+    """Read the first chunk of a long stream, hang up, wait for the server to notice."""
     url = f"http://127.0.0.1:{port}/outside/stream?chunks=40"
     with httpx.stream("GET", url, timeout=10) as response:
         next(response.iter_raw())
-    time.sleep(0.3)  # the server notices the disconnect at its next chunk
+    # The server notices the disconnect at its next chunk and ends the span.
+    receiver.wait_for_spans(
+        lambda spans: any(span.attributes.get("url.query") == "chunks=40" for span in spans)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +166,7 @@ def served(tmp_path_factory):
             ports = json.loads(read_line(process.stdout, timeout=30) or "null")
             assert ports, "the server did not start"
             statuses = {name: send_traffic(name, ports[name]) for name in (*ARRANGEMENTS, "native")}
-            leave_a_stream_early(ports["outside"])
+            leave_a_stream_early(ports["outside"], receiver)
             statuses["after disconnect"] = httpx.get(
                 f"http://127.0.0.1:{ports['outside']}/outside/items/4", timeout=10
             ).status_code
