@@ -31,6 +31,8 @@ PARENT_ID = "00f067aa0ba902b7"
 # endpoints; the health checks not.
 TRACKED_REQUESTS = 7
 ABOVE = "stacked above the route decorator"
+# A stream that would run for hours: its span can only end because the client left.
+ENDLESS = "chunks=100000"
 
 SERVER = """
 import asyncio, json, socket, sys, threading
@@ -143,13 +145,13 @@ def send_traffic(name, port):
 
 
 def leave_a_stream_early(port, receiver):
-    """Read the first chunk of a long stream, hang up, wait for the server to notice."""
-    url = f"http://127.0.0.1:{port}/outside/stream?chunks=40"
+    """Read the first chunk of an endless stream, hang up, wait for the server to notice."""
+    url = f"http://127.0.0.1:{port}/outside/stream?{ENDLESS}"
     with httpx.stream("GET", url, timeout=10) as response:
         next(response.iter_raw())
     # The server notices the disconnect at its next chunk and ends the span.
     receiver.wait_for_spans(
-        lambda spans: any(span.attributes.get("url.query") == "chunks=40" for span in spans)
+        lambda spans: any(span.attributes.get("url.query") == ENDLESS for span in spans)
     )
 
 
@@ -290,10 +292,9 @@ class TestOneOfEach:
 
 class TestClientDisconnect:
     def test_client_leaving_a_stream_is_cancelled_not_an_error(self, served):
-        """The stream the client left: error.type cancelled, status not an error."""
+        """The endless stream the client left ended: error.type cancelled, not an error."""
         spans = [s for s in server_spans(served, "outside") if s.name == "GET /outside/stream"]
-        left = [span for span in spans if span.attributes.get("url.query") == "chunks=40"]
+        left = [span for span in spans if span.attributes.get("url.query") == ENDLESS]
         assert [("cancelled", "UNSET")] == [
             (span.attributes.get("error.type"), span.status_code) for span in left
         ]
-        assert all(span.duration_s < 1.5 for span in left)  # not the 2 s of the full stream
