@@ -219,7 +219,7 @@ class TestOutgoingFragmentsAndSemicolons:
 
 @st.composite
 def _literal_kinds(draw):
-    """Literal spellings that tests/test_sql.py's property does not draw."""
+    """Literal spellings that tests/privacy/test_sql.py's property does not draw."""
     digits = draw(st.integers(min_value=10**7, max_value=10**12))
     hex_digits = format(digits, "x")
     return draw(
