@@ -13,8 +13,12 @@ from autobot_apm.sampler import Sampler, _instruments
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port nothing listens on right now (bound once by the OS, then released)."""
-    with socket.socket() as sock:
+    """A port nothing listens on right now (bound once by the OS, then released).
+
+    ``host`` may be an IPv6 address such as ``"::1"``.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
 

@@ -1,12 +1,10 @@
 """track_database: span names, sanitized query text, rows, slow calls, pools."""
 
-import time
-
 import pytest
 from opentelemetry.trace import SpanKind
 
 import autobot_apm as apm
-from autobot_apm.testing import Capture, capture_telemetry
+from autobot_apm.testing import Capture, capture_telemetry, fake_clock
 
 DURATION = "db.client.operation.duration"
 
@@ -91,9 +89,9 @@ class TestMetric:
 
     def test_slow_calls_get_an_event(self):
         """A call over the slow threshold gets the slow_operation event."""
-        with capture_telemetry(slow_query_threshold=0.01) as capture:
+        with capture_telemetry(slow_query_threshold=0.01) as capture, fake_clock() as clock:
             with apm.track_database("sqlite", operation="SELECT", collection="t"):
-                time.sleep(0.02)
+                clock.advance(0.02)
             with apm.track_database("sqlite", operation="SELECT", collection="fast"):
                 pass
         assert ["autobot_apm.slow_operation"] == [e.name for e in capture.span("SELECT t").events]

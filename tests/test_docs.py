@@ -79,6 +79,15 @@ PYTEST = [block for block in PYTHON if block.run == "pytest"]
 PROMQL = [block for block in ALL_BLOCKS if block.language == "promql"]
 
 
+def syntax_error(code: str) -> str | None:
+    """Why ``code`` is not valid Python (top-level await allowed); None when it is."""
+    try:
+        compile(code, "<example>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    except SyntaxError as error:
+        return f"line {error.lineno}: {error.msg}"
+    return None
+
+
 def clean_environment() -> dict[str, str]:
     """The test's environment without OTEL_* or AUTOBOT_APM_* settings from the shell.
 
@@ -156,7 +165,12 @@ class TestCodeBlocks:
     @pytest.mark.parametrize("block", PYTHON, ids=str)
     def test_python_block_compiles(self, block: Block) -> None:
         """Every Python example is valid Python (top-level await allowed)."""
-        compile(block.code, str(block), "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+        assert None is syntax_error(block.code), f"{block} is not valid Python"
+
+    def test_the_syntax_check_tells_broken_code(self) -> None:
+        """Control: the check above rejects broken code and accepts top-level await."""
+        assert "line 1" in (syntax_error("def f(:\n") or "")
+        assert None is syntax_error("await main()\n")
 
     @pytest.mark.parametrize("block", RUNNABLE, ids=str)
     def test_runnable_block_runs(self, block: Block, tmp_path: Path) -> None:

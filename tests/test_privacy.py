@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 
 import httpx
 import pytest
@@ -27,6 +26,7 @@ from autobot_apm.http_client import instrument_http_clients, uninstrument_http_c
 from autobot_apm.llm import track_llm
 from autobot_apm.receiver import OTLPReceiver
 from autobot_apm.testing import capture_telemetry
+from support import wait_until
 
 SECRET = "Zq7Xv-s3cr3t"  # no template word, header name or attribute contains it
 
@@ -219,7 +219,7 @@ class TestOutgoingFragmentsAndSemicolons:
 
 @st.composite
 def _literal_kinds(draw):
-    """Literal spellings that tests/test_sql.py's property does not draw."""
+    """Literal spellings that tests/privacy/test_sql.py's property does not draw."""
     digits = draw(st.integers(min_value=10**7, max_value=10**12))
     hex_digits = format(digits, "x")
     return draw(
@@ -357,7 +357,10 @@ class TestExporterHeaderSecrets:
                           span_schedule_delay=0.05, metric_export_interval=0.2)  # fmt: skip
             with apm.track_cache("sessions"):
                 pass
-            _wait_for(lambda: "traces.export_failed" in _health.telemetry_health()["dropped"])
+            wait_until(
+                lambda: "traces.export_failed" in _health.telemetry_health()["dropped"],
+                what="a failed span export being counted",
+            )
             receiver.mode = "unavailable"
             apm.configure(headers={"x-api-key": f"{SECRET}-other"})  # ignored, with a warning
             apm.shutdown(timeout=2)
@@ -393,13 +396,6 @@ def _doctor(tmp_path):
         [sys.executable, "-m", "autobot_apm.cli", "doctor", "--npu-sysfs-root", str(tmp_path)],
         env=env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
-
-
-def _wait_for(predicate, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 # --- nothing is sent anywhere else -----------------------------------------------------------
@@ -450,13 +446,19 @@ AUDITED_PROGRAM = textwrap.dedent("""
 
     for order_id in range(20):
         handle(order_id)
-    import time
-    time.sleep(1)  # a few periodic exports of spans, metrics, logs and sampler gauges
+    sys.stdin.readline()  # periodic exports go on until the test has seen every signal
     remote = sorted({(c.raddr[0].removeprefix("::ffff:"), c.raddr[1])  # IPv4-mapped
                      for c in psutil.Process().net_connections("inet") if c.raddr})
     apm.shutdown(timeout=10)
     print(json.dumps({"seen": seen, "remote": [list(r) for r in remote]}))
 """)
+
+
+def _every_signal_exported(receiver):
+    """Spans, metrics (sampler gauges among them) and logs have each been sent."""
+    signals = {request.signal for request in receiver.requests}
+    gauges = any(metric.name.startswith("system.") for metric in receiver.metrics)
+    return gauges and {"traces", "metrics", "logs"} <= signals
 
 
 class TestOnlyTheConfiguredEndpoint:
@@ -468,13 +470,18 @@ class TestOnlyTheConfiguredEndpoint:
         with OTLPReceiver() as receiver:
             endpoint = receiver.grpc_endpoint if protocol == "grpc" else receiver.http_endpoint
             env = {**_clean_environment(), "ENDPOINT": endpoint, "PROTOCOL": protocol}
-            result = subprocess.run(
-                [sys.executable, "-c", AUDITED_PROGRAM],
-                env=env, capture_output=True, text=True, timeout=60, check=False,
-            )  # fmt: skip
-            assert 0 == result.returncode, result.stderr
+            with subprocess.Popen(
+                [sys.executable, "-c", AUDITED_PROGRAM], env=env,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            ) as process:  # fmt: skip
+                try:
+                    wait_until(lambda: _every_signal_exported(receiver), 30, "every signal")
+                    stdout, stderr = process.communicate("\n", timeout=60)
+                finally:
+                    process.kill()  # a no-op once it has exited
+            assert 0 == process.returncode, stderr
             spans = receiver.wait_for_spans(80)
-        report = json.loads(result.stdout.strip().splitlines()[-1])
+        report = json.loads(stdout.strip().splitlines()[-1])
         port = int(endpoint.rpartition(":")[2])
         collector = ["127.0.0.1", port]
         connects = [target for kind, target in report["seen"] if kind == "connect"]

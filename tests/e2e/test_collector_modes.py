@@ -12,7 +12,6 @@ import asyncio
 import gc
 import io
 import threading
-import time
 
 import httpx
 import pytest
@@ -22,6 +21,7 @@ from autobot_apm import cli
 from autobot_apm._sdk import health as _health
 from autobot_apm.asgi import APMMiddleware
 from autobot_apm.receiver import OTLPReceiver
+from support import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -29,6 +29,7 @@ CALLS = 1_000
 HANG_LIMIT_S = 30.0  # a hang detector, not a speed test: the calls take about a second
 EXPORT_TIMEOUT_S = 1.0
 SHUTDOWN_CAP_S = 0.5  # below the export timeout: a hung export outlives the cap
+WAIT_S = 15.0  # how long a wait on a condition may take before the test fails
 LOST = ("traces.export_failed", "metrics.export_failed")
 
 # Every fault on both protocols, except a 200 with garbage over HTTP (see below).
@@ -89,13 +90,6 @@ def _calls(count=CALLS, limit=HANG_LIMIT_S):
     return outcome["results"]
 
 
-def _wait_for(predicate, what, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def _health_of(kind):
     return _health.telemetry_health()[kind]
 
@@ -109,9 +103,10 @@ class TestFaultyCollector:
         receiver.mode = fault
         _configure(receiver, protocol)
         assert list(range(CALLS)) == _calls()
-        _wait_for(
+        wait_until(
             lambda: set(LOST) <= set(_health_of("dropped")),
-            f"failed exports to be counted (so far {_health_of('dropped')})",
+            timeout=WAIT_S,
+            what=f"failed exports to be counted (so far {_health_of('dropped')})",
         )
         assert {fault} == {request.mode for request in receiver.requests}
         assert 0 == sum(_health_of("exported").values())
@@ -124,9 +119,10 @@ class TestFaultyCollector:
         receiver.mode = "garbage"
         _configure(receiver, "http/protobuf")
         assert list(range(CALLS)) == _calls()
-        _wait_for(
+        wait_until(
             lambda: {"traces", "metrics"} <= set(_health_of("exported")),
-            f"exports to be counted (so far {_health_of('exported')})",
+            timeout=WAIT_S,
+            what=f"exports to be counted (so far {_health_of('exported')})",
         )
 
     async def test_requests_complete_while_the_collector_hangs(self, receiver):
@@ -146,7 +142,7 @@ class TestFaultyCollector:
 
             bodies = await asyncio.wait_for(drive(), HANG_LIMIT_S)
         assert [f"/items/{n}" for n in range(300)] == bodies
-        _wait_for(lambda: receiver.requests, "an export attempt")
+        wait_until(lambda: receiver.requests, timeout=WAIT_S, what="an export attempt")
 
     def test_every_span_is_accounted_for(self, receiver):
         """After a full shutdown, exported plus dropped covers every span made."""
@@ -166,10 +162,11 @@ class TestDoctor:
         receiver.mode = "error"
         _configure(receiver, "grpc")
         _calls()
-        _wait_for(lambda: "traces.export_failed" in _health_of("dropped"), "a failed export")
+        failed = "traces.export_failed"
+        wait_until(lambda: failed in _health_of("dropped"), timeout=WAIT_S, what="a failed export")
         out = io.StringIO()
         assert 0 == cli.main(["doctor", "--npu-sysfs-root", str(tmp_path)], out=out)
-        assert "traces.export_failed" in out.getvalue()
+        assert failed in out.getvalue()
 
 
 class TestRecovery:

@@ -47,13 +47,17 @@ class Watched:
         self._watching.start()
 
     def _watch(self) -> None:
+        """List the children every tenth of a second, until the demo exits."""
         parent = psutil.Process(self.process.pid)
-        while self.process.poll() is None:
+        while True:
             try:
                 self.children.update(child.pid for child in parent.children(recursive=True))
+                self.process.wait(timeout=0.1)  # returns as soon as the demo exits
+                return
+            except subprocess.TimeoutExpired:
+                continue
             except psutil.NoSuchProcess:
                 return
-            time.sleep(0.1)
 
     def finish(self, timeout: float = RUN_TIMEOUT) -> tuple[int, str, str]:
         try:

@@ -164,14 +164,23 @@ class TestPrometheusReader:
         ]
 
     def test_ipv6_loopback(self) -> None:
-        """A bracketed IPv6 address is served over an IPv6 socket."""
+        """An IPv6 address is served over an IPv6 socket, and stops with its provider."""
         if not socket.has_ipv6:
             pytest.skip("this Python has no IPv6 support")
-        address = ListenAddress("::1", free_port())
-        reader = prometheus_reader(address)
-        if reader is None:
+        try:
+            address = ListenAddress("::1", free_port("::1"))
+        except OSError:
             pytest.skip("no IPv6 loopback on this machine")
-        MeterProvider(metric_readers=[reader], shutdown_on_exit=False).shutdown()
+        reader = prometheus_reader(address)
+        assert reader is not None, "::1 can be bound here, so the endpoint must start"
+        provider = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
+        try:
+            provider.get_meter("test").create_counter("jobs").add(1)
+            body = scrape(address)  # http://[::1]:port/metrics
+        finally:
+            provider.shutdown()
+        assert "jobs_total" in body
+        assert is_refused(address)
 
 
 class TestConfigure:

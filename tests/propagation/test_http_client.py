@@ -7,7 +7,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -19,7 +18,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 import autobot_apm as apm
 from autobot_apm.http_client import instrument_http_clients, uninstrument_http_clients
-from support import free_port
+from support import free_port, wait_until
 
 
 class EchoHandler(BaseHTTPRequestHandler):
@@ -319,20 +318,29 @@ class TestOwnExport:
         """The OTLP/HTTP exporter sends with requests: those requests are never tracked."""
         from autobot_apm.receiver import OTLPReceiver
 
+        program = textwrap.dedent("""
+            import sys, requests
+            import autobot_apm as apm
+            from autobot_apm.http_client import instrument_http_clients
+            instrument_http_clients()
+            apm.configure(service_name="exporter-loop", endpoint=sys.argv[1],
+                          span_schedule_delay=0.05, metric_export_interval=0.2)
+            requests.get(sys.argv[2]).close()
+            sys.stdin.readline()  # periodic exports go on until the test has seen several
+            apm.shutdown()
+        """)
         with OTLPReceiver(grpc=False) as receiver:
-            run_python(f"""
-                import time, requests
-                import autobot_apm as apm
-                from autobot_apm.http_client import instrument_http_clients
-                instrument_http_clients()
-                apm.configure(service_name="exporter-loop", endpoint="{receiver.http_endpoint}",
-                              span_schedule_delay=0.05, metric_export_interval=0.2)
-                requests.get("{server}/echo").close()
-                time.sleep(0.6)  # several span and metric exports, each made with requests
-                apm.shutdown()
-            """)
-            receiver.wait_for_spans(1)
-            time.sleep(0.3)  # a span made by a late export would arrive by now
+            with subprocess.Popen(
+                [sys.executable, "-c", program, receiver.http_endpoint, f"{server}/echo"],
+                stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            ) as process:  # fmt: skip
+                try:
+                    # Span and metric exports, each made with requests while instrumented.
+                    wait_until(lambda: len(receiver.requests) >= 3, what="three exports")
+                    _, stderr = process.communicate("\n", timeout=60)
+                finally:
+                    process.kill()  # a no-op once it has exited
+            assert 0 == process.returncode, stderr
+            # Every export was answered before shutdown() returned: all of them are here.
             sent = [(span.name, span.attributes["server.port"]) for span in receiver.spans]
             assert [("GET", port_of(server))] == sent
-            assert len(receiver.requests) >= 3  # the exporter did send, several times
