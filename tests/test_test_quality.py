@@ -30,12 +30,7 @@ Function = ast.FunctionDef | ast.AsyncFunctionDef
 # "path::qualified name" of a test allowed to check nothing, with the reason. Keep short.
 ALLOWED_WITHOUT_A_CHECK: dict[str, str] = {}
 # "path::qualified name" of a test allowed one timing assertion, with the reason.
-ALLOWED_TIMING: dict[str, str] = {
-    "e2e/test_asgi_uvicorn.py::TestOneOfEach.test_stream_is_timed_to_its_last_chunk": (
-        "the stream's chunks are spaced by sleeps in a server process, where the fake "
-        "clock cannot reach; a lower bound cannot flake"
-    ),
-}
+ALLOWED_TIMING: dict[str, str] = {}
 
 
 def each_test(tree: ast.Module) -> Iterator[tuple[str, Function]]:

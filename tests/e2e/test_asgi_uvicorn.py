@@ -35,7 +35,7 @@ ABOVE = "stacked above the route decorator"
 ENDLESS = "chunks=100000"
 
 SERVER = """
-import asyncio, json, socket, sys, threading
+import asyncio, json, socket, sys, threading, time
 
 import uvicorn
 from fastapi import FastAPI
@@ -65,7 +65,7 @@ def build(name, **options):
         async def body():
             for _ in range(chunks):
                 await asyncio.sleep(0.05)
-                yield b"chunk"
+                yield f"{time.time_ns()}\\n".encode()  # when the chunk left, on the span's clock
         return StreamingResponse(body())
 
     @app.post(f"/{name}/orders/{{order_id}}")
@@ -125,9 +125,10 @@ def read_line(stream, timeout):
 
 
 def send_traffic(name, port):
-    """The requests of one arrangement; returns their status codes, by path."""
+    """The requests of one arrangement: their status codes, by path, and the times at which
+    the stream's chunks were sent."""
     base = f"http://127.0.0.1:{port}/{name}"
-    statuses = {}
+    statuses, chunk_times = {}, []
     traced = {"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01", "baggage": "tenant=acme"}
     for path, headers in [
         ("/items/1", {}),
@@ -139,9 +140,12 @@ def send_traffic(name, port):
         ("/fail", {}),
         ("/above", {}),
     ]:
-        statuses[path] = httpx.get(base + path, headers=headers, timeout=10).status_code
+        response = httpx.get(base + path, headers=headers, timeout=10)
+        statuses[path] = response.status_code
+        if path == "/stream":
+            chunk_times = [int(line) for line in response.text.split()]
     statuses["/orders/5"] = httpx.post(base + "/orders/5", timeout=10).status_code
-    return statuses
+    return statuses, chunk_times
 
 
 def leave_a_stream_early(port, receiver):
@@ -167,7 +171,9 @@ def served(tmp_path_factory):
         try:
             ports = json.loads(read_line(process.stdout, timeout=30) or "null")
             assert ports, "the server did not start"
-            statuses = {name: send_traffic(name, ports[name]) for name in (*ARRANGEMENTS, "native")}
+            sent = {name: send_traffic(name, ports[name]) for name in (*ARRANGEMENTS, "native")}
+            statuses = {name: codes for name, (codes, _) in sent.items()}
+            chunk_times = {name: times for name, (_, times) in sent.items()}
             leave_a_stream_early(ports["outside"], receiver)
             statuses["after disconnect"] = httpx.get(
                 f"http://127.0.0.1:{ports['outside']}/outside/items/4", timeout=10
@@ -177,7 +183,8 @@ def served(tmp_path_factory):
             if process.poll() is None:
                 process.kill()
         receiver.wait_for_metrics(DURATION, timeout=10)
-        yield {"ports": ports, "statuses": statuses, "returncode": process.returncode,
+        yield {"ports": ports, "statuses": statuses, "chunk_times": chunk_times,
+               "returncode": process.returncode,
                "stderr": stderr, "spans": receiver.spans, "metrics": receiver.metrics}  # fmt: skip
 
 
@@ -285,9 +292,14 @@ class TestOneOfEach:
         )
 
     def test_stream_is_timed_to_its_last_chunk(self, served, name):
-        """Four 50 ms chunks: the server span lasts at least 0.2 s."""
-        spans = [s for s in server_spans(served, name) if s.name == f"GET /{name}/stream"]
-        assert max(span.duration_s for span in spans) >= 0.2
+        """The server span starts before the first chunk is sent and ends after the last."""
+        spans = [s for s in server_spans(served, name) if s.name == f"GET /{name}/stream"
+                 and s.attributes.get("url.query") != ENDLESS]  # fmt: skip
+        chunk_times = served["chunk_times"][name]
+        assert 4 == len(chunk_times)
+        assert [True] == [
+            span.start_ns < chunk_times[0] and chunk_times[-1] <= span.end_ns for span in spans
+        ]
 
 
 class TestClientDisconnect:
