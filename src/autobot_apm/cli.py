@@ -84,7 +84,7 @@ def _resolve_one(setting: Setting) -> tuple[str, str]:
     source = resolved.sources[setting.name]
     if source == "default" and not setting.env:
         source = "default (configure() only)"
-    return _shown(setting, resolved.values[setting.name]), source
+    return _shown(setting, resolved.as_mapping()[setting.name]), source
 
 
 def _shown(setting: Setting, value: Any) -> str:

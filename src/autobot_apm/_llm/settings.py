@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .._tracking.errors import ConfigurationError, report_internal_error
-from .content import ContentCapture, parse_content_capture
+from .content import ContentCapture
 from .semconv import latest_in
 
 if TYPE_CHECKING:
+    from .._sdk.settings import Settings
     from .._tracking.runtime import Runtime
 
 Prices = dict[str, tuple[float, float]]
@@ -111,14 +112,14 @@ def llm_settings(runtime: Runtime) -> LlmSettings:
     return parsed
 
 
-def _parse(settings: Any) -> LlmSettings:
+def _parse(settings: Settings) -> LlmSettings:
     try:
-        mode = parse_content_capture("capture_message_content", settings.capture_message_content)
-        capture = ContentCapture.from_mode(mode, int(settings.content_max_length))
-        prices = parse_prices("llm_prices", settings.llm_prices)
-        return LlmSettings(
-            capture, prices, latest_in(getattr(settings, "semconv_stability_opt_in", ()))
+        capture = ContentCapture.from_mode(
+            settings.capture_message_content, settings.content_max_length
         )
-    except ConfigurationError as exc:
+        return LlmSettings(
+            capture, settings.llm_prices, latest_in(settings.semconv_stability_opt_in)
+        )
+    except Exception as exc:
         report_internal_error("llm settings", exc)
         return _DEFAULTS

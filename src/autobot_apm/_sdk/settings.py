@@ -15,10 +15,10 @@ from urllib.parse import unquote, urlsplit
 
 from .._llm.content import parse_content_capture
 from .._llm.semconv import parse_opt_in
-from .._llm.settings import parse_prices
+from .._llm.settings import Prices, parse_prices
 from .._tracking.errors import ConfigurationError
 from .headers import check_headers
-from .prometheus import parse_listen_address
+from .prometheus import ListenAddress, parse_listen_address
 
 Parser = Callable[[str, Any], Any]
 
@@ -206,8 +206,13 @@ def parse_mapping(name: str, value: Any) -> dict[str, Any]:
     return dict(value)
 
 
-def parse_any(name: str, value: Any) -> Any:
-    return value
+def parse_sampler(name: str, value: Any) -> bool | dict[str, Any] | None:
+    """None or False (off), True, or a mapping of start_sampler() options (checked there)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(name, value, "expected True, False or a mapping of options")
+    return dict(value)
 
 
 def parse_logging(name: str, value: Any) -> str:
@@ -438,7 +443,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "sampler",
         (),
-        parse_any,
+        parse_sampler,
         None,
         "Background host/GPU/NPU sampler: None or False (off), True, or a mapping of "
         "start_sampler() options.",
@@ -448,18 +453,47 @@ SETTINGS: tuple[Setting, ...] = (
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
-    """Resolved settings, with where each value came from (argument, env name, default)."""
+    """Resolved settings, one typed field per row of SETTINGS (a test keeps the two in
+    step: same names, each field of the type its parser returns, or None when unset),
+    with where each value came from (argument, env name, default) in ``sources``."""
 
-    values: Mapping[str, Any]
-    sources: Mapping[str, str] = field(default_factory=dict)
+    service_name: str | None
+    service_version: str | None
+    environment: str | None
+    resource_attributes: dict[str, str]
+    disabled: bool
+    exporter: str | None
+    protocol: str
+    endpoint: str | None
+    headers: dict[str, str]
+    timeout: float
+    traces_sampler: str
+    sample_ratio: float
+    metric_export_interval: float
+    prometheus: ListenAddress | None
+    span_queue_size: int
+    span_batch_size: int
+    span_schedule_delay: float
+    shutdown_timeout: float
+    slow_query_threshold: float
+    capture_message_content: str
+    content_max_length: int
+    llm_prices: Prices
+    semconv_stability_opt_in: tuple[str, ...]
+    excluded_urls: tuple[str, ...] | None
+    capture_request_headers: tuple[str, ...]
+    capture_response_headers: tuple[str, ...]
+    sanitize_header_fields: tuple[str, ...]
+    server_timing: bool
+    logging: str | None
+    sampler: bool | dict[str, Any] | None
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.values[name]
-        except KeyError:
-            raise AttributeError(name) from None
+    def as_mapping(self) -> dict[str, Any]:
+        """Every setting's value by name, in the table's order."""
+        return {setting.name: getattr(self, setting.name) for setting in SETTINGS}
 
 
 def resolve(arguments: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Settings:
@@ -476,7 +510,7 @@ def resolve(arguments: Mapping[str, Any], environ: Mapping[str, str] | None = No
         unset = raw is None and source == "default"
         values[setting.name] = None if unset else _parse(setting, source, raw)
         sources[setting.name] = source
-    return Settings(values, sources)
+    return Settings(**values, sources=sources)
 
 
 def _parse(setting: Setting, source: str, raw: Any) -> Any:

@@ -305,7 +305,8 @@ def _is_proxy(provider: object) -> bool:
 
 
 def _warn_if_changed(active: Settings, requested: Settings) -> None:
-    changed = sorted(k for k, v in requested.values.items() if active.values.get(k) != v)
+    before = active.as_mapping()
+    changed = sorted(k for k, v in requested.as_mapping().items() if before[k] != v)
     if changed:
         logger.warning(
             "autobot-apm is already configured; configure() called again with different "

@@ -13,7 +13,6 @@ import math
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, Literal
 
 from opentelemetry import trace as _trace_api
@@ -102,15 +101,10 @@ class Runtime:
         self.tracer = tracer
         self.meter = meter
         self.settings = settings
+        # Copied out: the database trackers compare it on every call.
+        self.slow_query_threshold = settings.slow_query_threshold
         self._instruments: dict[MetricSpec, Any] = {}
         self._lock = threading.Lock()
-
-    @cached_property
-    def slow_query_threshold(self) -> float:
-        """``settings.slow_query_threshold``, read once: Settings resolves every name
-        through ``__getattr__``, which costs more than the comparison it feeds."""
-        threshold: float = self.settings.slow_query_threshold
-        return threshold
 
     def histogram(self, spec: MetricSpec) -> Histogram:
         instrument: Histogram = self._lookup(spec)
