@@ -21,15 +21,8 @@ from urllib.parse import urlsplit
 from ._privacy.redact import redact_url
 from ._sdk.console.text import paint, shorten, wants_color, write_text
 from ._sdk.exporters import SIGNAL_ENDPOINT_VARIABLES, exporter_kind
-from ._sdk.settings import (
-    SETTINGS,
-    Setting,
-    Settings,
-    parse_millis_as_seconds,
-    parse_positive_seconds,
-    parse_seconds,
-    resolve,
-)
+from ._sdk.parsers.values import parse_millis_as_seconds, parse_positive_seconds, parse_seconds
+from ._sdk.settings import SETTINGS, Setting, Settings, resolve
 from ._tracking.errors import ConfigurationError
 from ._version import VERSION
 

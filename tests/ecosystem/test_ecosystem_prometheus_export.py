@@ -13,7 +13,8 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 
 import autobot_apm as apm
-from autobot_apm._sdk.prometheus import ListenAddress, parse_listen_address, prometheus_reader
+from autobot_apm._sdk.parsers.network import ListenAddress, parse_listen_address
+from autobot_apm._sdk.prometheus import prometheus_reader
 from autobot_apm._tracking.errors import ConfigurationError
 from support import free_port, scrape
 

@@ -11,7 +11,8 @@ import re
 from collections.abc import MutableMapping
 from typing import Any, Final
 
-from .._sdk.settings import SETTINGS_BY_NAME, parse_url_list
+from .._sdk.parsers.values import parse_url_list
+from .._sdk.settings import SETTINGS_BY_NAME
 from .._tracking import runtime as _runtime
 from .attributes import pick_headers, request_url
 from .options import compile_exclusions

@@ -28,9 +28,10 @@ from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExp
 from opentelemetry.sdk.resources import Resource
 
 from .._tracking.attributes import coerce_attributes
-from .._tracking.errors import ConfigurationError, report_internal_error
+from .._tracking.errors import report_internal_error
 from . import exporters as _exporters
-from .settings import Settings, parse_bool
+from .parsers.values import parse_logging
+from .settings import Settings
 
 logger = logging.getLogger("autobot_apm")
 
@@ -51,16 +52,6 @@ _RESERVED = _RECORD_FIELDS | {"message", "asctime", *STAMPS}  # the rest came fr
 _lock = threading.Lock()
 # wrapped: the record factory ours calls; in_chain: ours is installed; active: it stamps.
 _state: dict[str, Any] = {"wrapped": None, "in_chain": False, "active": False, "service_name": None}
-
-
-def parse_logging(name: str, value: object) -> str:
-    """The ``logging`` setting: ``off``, ``ids`` (stamp records) or ``otlp`` (also export)."""
-    if isinstance(value, str) and value.strip().lower() in {"otlp", "ids", "off"}:
-        return value.strip().lower()
-    try:
-        return "ids" if value is not None and parse_bool(name, value) else "off"
-    except ConfigurationError:
-        raise ConfigurationError(name, value, "expected true, false or 'otlp'") from None
 
 
 # --- trace context on records --------------------------------------------------------

@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace import sampling as otel_sampling
 
 from . import exporters as _exporters
 from . import health as _health
+from .prometheus import prometheus_reader
 from .settings import Settings
 
 
@@ -70,8 +71,6 @@ def build_meter_provider(settings: Settings, resource: Resource) -> MeterProvide
     if settings.prometheus is not None:
         # Pulled by Prometheus, independently of the push exporter above; its HTTP
         # server stops when this provider shuts down.
-        from .prometheus import prometheus_reader
-
         reader = prometheus_reader(settings.prometheus)
         if reader is not None:
             readers.append(reader)

@@ -15,6 +15,7 @@ from opentelemetry import metrics, trace
 
 from .._tracking import runtime as _runtime
 from .._version import VERSION
+from ..sampler import sampler_from_setting
 from . import ambient as _ambient
 from . import health as _health
 from . import logs as _logs
@@ -236,8 +237,6 @@ def _start_sampler(settings: Settings, meter_provider: metrics.MeterProvider) ->
     """
     if not settings.sampler:
         return None
-    from ..sampler import sampler_from_setting
-
     try:
         return sampler_from_setting(settings.sampler, meter_provider=meter_provider)
     except Exception:
