@@ -20,6 +20,7 @@ from opentelemetry.metrics import Counter, Histogram, Meter, UpDownCounter
 from opentelemetry.metrics import _internal as _metrics_api
 from opentelemetry.trace import Tracer
 
+from .._sdk import health as _health
 from .._sdk.settings import Settings
 from .attributes import metric_number
 from .errors import report_internal_error
@@ -63,7 +64,9 @@ class BoundedCounter:
     add that pushes it past 64 bits (or a float sum to infinity) would fail every later
     export. So the total of all adds, all series together (an upper bound of each
     series' sum), is kept here, and an add that would take it out of range is dropped
-    and counted in ``rejected`` rather than clamped: clamping would record a false sum.
+    rather than clamped (clamping would record a false sum) and counted, in ``rejected``
+    and in :func:`autobot_apm.telemetry_health` as ``metrics.rejected_value``, as are
+    values that are no number at all or negative.
     The total is kept for the runtime's life, also under delta temporality: only values
     of absurd size (2**62 items at a time) ever reach the bound.
     """
@@ -83,6 +86,7 @@ class BoundedCounter:
         number = metric_number(amount, floats=True)
         if number is None or not _in_range(self._total + number):
             self.rejected += 1
+            _health.count_dropped("metrics", "rejected_value", 1)
             return
         self._total += number
         self._counter.add(number, attributes)
