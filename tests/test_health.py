@@ -2,7 +2,6 @@
 
 import threading
 
-import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
@@ -22,13 +21,6 @@ class FailingExporter(SpanExporter):
 
     def shutdown(self):
         pass
-
-
-@pytest.fixture(autouse=True)
-def fresh_counts():
-    _health.reset()
-    yield
-    _health.reset()
 
 
 def _spans(n):

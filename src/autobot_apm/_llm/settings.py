@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from .._sdk.parsers.llm import Prices
 from .._sdk.parsers.llm import parse_prices as parse_prices  # public in autobot_apm.llm
+from .._sdk.state import STATE
 from .._tracking.errors import report_internal_error
 from .content import ContentCapture
 from .semconv import latest_in
@@ -38,18 +39,17 @@ class LlmSettings:
 
 
 _DEFAULTS = LlmSettings()
-# The runtime seen last and its parsed settings: runtimes change only at configure().
-_last: tuple[weakref.ref[Runtime], LlmSettings] | None = None
 
 
 def llm_settings(runtime: Runtime) -> LlmSettings:
     """The parsed LLM settings of ``runtime`` (defaults if they are malformed)."""
-    global _last
-    last = _last
+    # The runtime seen last and its settings: runtimes change only at configure().
+    caches = STATE.caches
+    last = caches.llm_settings
     if last is not None and last[0]() is runtime:
         return last[1]
     parsed = _parse(runtime.settings)
-    _last = (weakref.ref(runtime), parsed)
+    caches.llm_settings = (weakref.ref(runtime), parsed)
     return parsed
 
 

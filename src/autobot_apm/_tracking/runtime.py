@@ -22,6 +22,7 @@ from opentelemetry.trace import Tracer
 
 from .._sdk import health as _health
 from .._sdk.settings import Settings
+from .._sdk.state import on_reset
 from .attributes import metric_number
 from .errors import report_internal_error
 
@@ -251,6 +252,15 @@ def install(runtime: Runtime | None) -> Runtime | None:
         for callback in list(_on_configure):
             _run_contained(callback, runtime)
     return previous
+
+
+def _reset() -> None:
+    """state.reset(): no runtime, and the global providers looked at afresh."""
+    install(None)
+    forget_quiet()
+
+
+on_reset(_reset)
 
 
 def _run_contained(callback: Callable[[Runtime], None], runtime: Runtime) -> None:
