@@ -183,11 +183,6 @@ def is_configured() -> bool:
     return STATE.setup.settings is not None
 
 
-def current_settings() -> Settings | None:
-    """The settings resolved by the last configure(), with their sources."""
-    return STATE.setup.settings
-
-
 def shutdown(timeout: float | None = None) -> bool:
     """Flush and stop telemetry; returns within ``timeout`` seconds (default 5) regardless.
 
