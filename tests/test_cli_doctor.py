@@ -27,13 +27,10 @@ class Terminal(io.StringIO):
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No setting comes from the environment of the test run; drop counts start at zero."""
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No setting comes from the environment of the test run (conftest zeroes the counts)."""
     for name in VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    _health.reset()
-    yield
-    _health.reset()
 
 
 def doctor(*extra: str, out: io.StringIO | None = None, status: int = 0) -> str:

@@ -1,9 +1,12 @@
 """The settings table: argument > environment > default, and clear errors."""
 
+import dataclasses
+import typing
+
 import pytest
 
 from autobot_apm import ConfigurationError
-from autobot_apm._sdk.settings import SETTINGS, resolve
+from autobot_apm._sdk.settings import SETTINGS, Settings, resolve
 
 
 class TestPrecedence:
@@ -210,3 +213,41 @@ def test_import_never_raises_because_of_the_environment():
         env={**os.environ, **garbage}, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert ("ok\n", 0) == (result.stdout, result.returncode), result.stderr
+
+
+class TestTypedSettings:
+    """Settings is a typed dataclass kept in step with the SETTINGS table."""
+
+    @staticmethod
+    def field_types() -> dict[str, object]:
+        hints = typing.get_type_hints(Settings)
+        return {f.name: hints[f.name] for f in dataclasses.fields(Settings) if f.name != "sources"}
+
+    def test_one_field_per_row_in_table_order(self):
+        """Every row has a field and every field (but ``sources``) has a row."""
+        assert [s.name for s in SETTINGS] == list(self.field_types())
+
+    @pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: s.name)
+    def test_each_field_has_the_type_its_parser_returns(self, setting):
+        """The field's type is the parser's return type, widened by None when the
+        default is None (an unset setting is left None, not parsed)."""
+        returned = typing.get_type_hints(setting.parse)["return"]
+        expected = returned | None if setting.default is None else returned
+        assert expected == self.field_types()[setting.name]
+
+    def test_settings_are_frozen_and_slotted(self):
+        """No attribute can be set or invented after resolution."""
+        settings = resolve({}, environ={})
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            settings.timeout = 1.0  # type: ignore[misc]
+        assert not hasattr(settings, "__dict__")
+
+    def test_a_misspelt_field_is_an_attribute_error(self):
+        """No ``__getattr__`` fallback: an unknown name is not quietly answered."""
+        with pytest.raises(AttributeError):
+            resolve({}, environ={}).slow_query_treshold  # noqa: B018
+
+    def test_as_mapping_holds_every_value(self):
+        settings = resolve({"timeout": 3}, environ={})
+        assert [s.name for s in SETTINGS] == list(settings.as_mapping())
+        assert 3.0 == settings.as_mapping()["timeout"]

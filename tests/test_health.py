@@ -2,7 +2,6 @@
 
 import threading
 
-import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
@@ -22,13 +21,6 @@ class FailingExporter(SpanExporter):
 
     def shutdown(self):
         pass
-
-
-@pytest.fixture(autouse=True)
-def fresh_counts():
-    _health.reset()
-    yield
-    _health.reset()
 
 
 def _spans(n):
@@ -135,3 +127,29 @@ def test_spans_left_when_shutdown_gives_up_are_counted(monkeypatch):
     health = _health.telemetry_health()
     assert {"traces.shutdown_timeout": 5} == health["dropped"]
     assert "traces" not in health["exported"]
+
+
+class TestRejectedCounterValues:
+    """A counter add the runtime refuses (not a number, negative, or one that would take
+    the running total out of OTLP's range) is a lost measurement, and counted as one."""
+
+    @staticmethod
+    def counter():
+        from opentelemetry.sdk.metrics import MeterProvider
+
+        from autobot_apm._tracking.runtime import BoundedCounter
+
+        return BoundedCounter(MeterProvider().get_meter("t").create_counter("c"))
+
+    def test_rejections_appear_in_telemetry_health(self):
+        counter = self.counter()
+        counter.add(3)
+        counter.add(-1)
+        counter.add("many")
+        counter.add(2**62)
+        assert 3 == counter.rejected
+        assert {"metrics.rejected_value": 3} == apm.telemetry_health()["dropped"]
+
+    def test_accepted_values_are_not_counted(self):
+        self.counter().add(5)
+        assert {} == apm.telemetry_health()["dropped"]

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Needed only when the Prometheus endpoint is turned on (the standard library's WSGI
 # server pulls in http.server and the email package).
 PROMETHEUS_SERVER_MODULES = (
-    "autobot_apm._sdk.prometheus_server",
+    "autobot_apm._sdk.prometheus",
     "wsgiref.simple_server",
     "http.server",
     "socketserver",
@@ -71,7 +71,7 @@ def _import_in_fresh_interpreter() -> dict[str, dict[str, str] | list[str]]:
 def test_the_probe_sees_the_package_under_test() -> None:
     report = _import_in_fresh_interpreter()
     assert "autobot_apm.asgi" in report["modules"]
-    assert "autobot_apm._sdk.prometheus" in report["modules"]  # the setting's parser
+    assert "autobot_apm._sdk.parsers.network" in report["modules"]  # the setting's parser
 
 
 def test_prometheus_server_modules_are_not_loaded_until_the_endpoint_is_on() -> None:

@@ -9,7 +9,6 @@ from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 
-from autobot_apm._sdk import logs as _logs
 from autobot_apm._sdk.logs import (
     LOG_FORMAT,
     OTLPLogHandler,
@@ -23,6 +22,7 @@ from autobot_apm._sdk.logs import (
     uninstrument_logging,
 )
 from autobot_apm._sdk.settings import resolve
+from autobot_apm._sdk.state import STATE
 from autobot_apm._tracking.errors import ConfigurationError
 from autobot_apm.operation import track_operation
 from autobot_apm.testing import Capture
@@ -33,7 +33,6 @@ def _restore_logging():
     factory, handlers = logging.getLogRecordFactory(), list(logging.getLogger().handlers)
     yield
     uninstrument_logging()
-    _logs._state.update(wrapped=None, in_chain=False, active=False, service_name=None)
     logging.setLogRecordFactory(factory)
     logging.getLogger().handlers[:] = handlers
 
@@ -84,7 +83,7 @@ class TestRecordFactory:
         original = logging.getLogRecordFactory()
         instrument_logging()
         instrument_logging()
-        assert original is _logs._state["wrapped"]
+        assert original is STATE.logs.wrapped
         uninstrument_logging()
         assert original is logging.getLogRecordFactory()
         assert not hasattr(logging.makeLogRecord({}), "otelTraceID")

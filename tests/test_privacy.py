@@ -335,10 +335,8 @@ HEADER_SECRETS = f"x-api-key={SECRET}-key,authorization=Bearer%20{SECRET}-token"
 
 @pytest.fixture
 def fresh_counts():
-    _health.reset()
     yield
     apm.shutdown(timeout=1)
-    _health.reset()
 
 
 class TestExporterHeaderSecrets:

@@ -21,15 +21,8 @@ from urllib.parse import urlsplit
 from ._privacy.redact import redact_url
 from ._sdk.console.text import paint, shorten, wants_color, write_text
 from ._sdk.exporters import SIGNAL_ENDPOINT_VARIABLES, exporter_kind
-from ._sdk.settings import (
-    SETTINGS,
-    Setting,
-    Settings,
-    parse_millis_as_seconds,
-    parse_positive_seconds,
-    parse_seconds,
-    resolve,
-)
+from ._sdk.parsers.values import parse_millis_as_seconds, parse_positive_seconds, parse_seconds
+from ._sdk.settings import SETTINGS, Setting, Settings, resolve
 from ._tracking.errors import ConfigurationError
 from ._version import VERSION
 
@@ -84,7 +77,7 @@ def _resolve_one(setting: Setting) -> tuple[str, str]:
     source = resolved.sources[setting.name]
     if source == "default" and not setting.env:
         source = "default (configure() only)"
-    return _shown(setting, resolved.values[setting.name]), source
+    return _shown(setting, resolved.as_mapping()[setting.name]), source
 
 
 def _shown(setting: Setting, value: Any) -> str:

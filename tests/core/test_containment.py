@@ -13,7 +13,6 @@ from autobot_apm.operation import TrackedOperation
 def contained_faults(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture):
     """Production behaviour (the suite runs strict), with nothing reported yet."""
     monkeypatch.delenv("AUTOBOT_APM_STRICT", raising=False)
-    monkeypatch.setattr(errors, "_reported", set())
     caplog.set_level(logging.WARNING, logger="autobot_apm")
     return caplog
 

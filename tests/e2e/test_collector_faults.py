@@ -11,11 +11,9 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(autouse=True)
-def fresh_counts():
-    _health.reset()
+def shut_down():
     yield
     apm.shutdown(timeout=2)
-    _health.reset()
 
 
 @apm.track_cache("fault")

@@ -42,11 +42,9 @@ REFUSING = [
 
 
 @pytest.fixture(autouse=True)
-def fresh_counts():
-    _health.reset()
+def shut_down():
     yield
     apm.shutdown(timeout=SHUTDOWN_CAP_S)
-    _health.reset()
 
 
 @pytest.fixture

@@ -24,8 +24,10 @@ from opentelemetry.sdk.trace import TracerProvider
 
 import autobot_apm as apm
 from autobot_apm._sdk import health as _health
-from autobot_apm._sdk.prometheus import ListenAddress, prometheus_reader
+from autobot_apm._sdk.parsers.network import ListenAddress
+from autobot_apm._sdk.prometheus import prometheus_reader
 from autobot_apm._sdk.settings import resolve
+from autobot_apm._sdk.state import STATE
 from autobot_apm._tracking import runtime as _runtime
 from autobot_apm.llm import LlmOperation, track_llm
 from autobot_apm.sampler import amd, nvidia
@@ -147,7 +149,7 @@ def catalogue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Catalogue]:
     )
     try:
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(_health, "_dropped", Counter({("spans", "queue_full"): 1}))
+            patch.setattr(STATE.health, "dropped", Counter({("spans", "queue_full"): 1}))
             _health.register_self_metrics(runtime.meter)
             exercise_trackers()
             observe_gpu_rows(provider)

@@ -13,7 +13,8 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 
 import autobot_apm as apm
-from autobot_apm._sdk.prometheus import ListenAddress, parse_listen_address, prometheus_reader
+from autobot_apm._sdk.parsers.network import ListenAddress, parse_listen_address
+from autobot_apm._sdk.prometheus import prometheus_reader
 from autobot_apm._tracking.errors import ConfigurationError
 from support import free_port, scrape
 
@@ -129,7 +130,8 @@ class TestPrometheusReader:
         program = textwrap.dedent(f"""
             import os, urllib.request
             from opentelemetry.sdk.metrics import MeterProvider
-            from autobot_apm._sdk.prometheus import ListenAddress, prometheus_reader
+            from autobot_apm._sdk.parsers.network import ListenAddress
+            from autobot_apm._sdk.prometheus import prometheus_reader
 
             provider = MeterProvider(
                 metric_readers=[prometheus_reader(ListenAddress("127.0.0.1", {address.port}))]

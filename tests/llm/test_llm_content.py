@@ -5,7 +5,7 @@ import json
 import pytest
 
 import autobot_apm as apm
-from autobot_apm._llm.content import parse_content_capture
+from autobot_apm._sdk.parsers.llm import parse_content_capture
 from autobot_apm.llm import LlmOperation, track_llm
 from autobot_apm.testing import Capture, capture_telemetry
 

@@ -7,17 +7,17 @@ an application keeps it, skips the requests this library skips.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import MutableMapping
 from typing import Any, Final
 
-from .._sdk.settings import SETTINGS_BY_NAME, parse_url_list
+from .._sdk.parsers.values import parse_url_list
+from .._sdk.settings import SETTINGS_BY_NAME
+from .._sdk.state import STATE
 from .._tracking import runtime as _runtime
 from .attributes import pick_headers, request_url
 from .options import compile_exclusions
 
 _EXCLUSION_VARIABLES: Final = SETTINGS_BY_NAME["excluded_urls"].env
-_exclusions: tuple[object, re.Pattern[str] | None] = (object(), None)
 
 
 def is_excluded_request(scope: MutableMapping[str, Any]) -> bool:
@@ -29,13 +29,13 @@ def is_excluded_request(scope: MutableMapping[str, Any]) -> bool:
         app = FastAPI(telemetry={"exclude": apm.is_excluded_request})
         app.add_middleware(apm.APMMiddleware)
     """
-    global _exclusions
     runtime = _runtime.current
     # Compiled once per configure(); unconfigured, once per value of the variables.
     source = runtime if runtime is not None else tuple(map(os.environ.get, _EXCLUSION_VARIABLES))
-    if _exclusions[0] != source:
-        _exclusions = (source, compile_exclusions(_configured_exclusions(runtime)))
-    pattern = _exclusions[1]
+    caches = STATE.caches
+    if caches.exclusions[0] != source:
+        caches.exclusions = (source, compile_exclusions(_configured_exclusions(runtime)))
+    pattern = caches.exclusions[1]
     if pattern is None or scope.get("type") not in ("http", "websocket"):
         return False
     host = pick_headers(scope.get("headers") or (), {b"host": "host"}).get("host")

@@ -17,7 +17,7 @@ from opentelemetry import propagate
 from opentelemetry.trace import Tracer
 
 from .._privacy.headers import HeaderCapture
-from .._sdk.settings import parse_url_list
+from .._sdk.parsers.values import parse_url_list
 from .._tracking.errors import report_internal_error
 from .._tracking.runtime import Runtime
 from ..api import method_attributes

@@ -20,22 +20,18 @@ from typing import Any
 from opentelemetry.trace import Span
 
 from .._tracking.attributes import safe_str, truncate
-from .._tracking.errors import ConfigurationError
 from .usage import fields, get, items
 
 MAX_MESSAGES = 128
 DETAILS_EVENT = "gen_ai.client.inference.operation.details"
 
-# Where each mode puts the messages: (on the span, as an event).
+# Where each mode (CAPTURE_MODES, as parsed) puts the messages: (on the span, as an event).
 _MODES: dict[str, tuple[bool, bool]] = {
     "no_content": (False, False),
     "span_only": (True, False),
     "event_only": (False, True),
     "span_and_event": (True, True),
 }
-# Boolean spellings: the legacy "true" turns capture on, on the span.
-_SWITCHES = {"true": "span_only", "1": "span_only", "false": "no_content", "0": "no_content",
-             "": "no_content"}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,22 +50,6 @@ class ContentCapture:
     @property
     def enabled(self) -> bool:
         return self.on_span or self.as_event
-
-
-def parse_content_capture(name: str, value: Any) -> str:
-    """The capture mode (``no_content``, ``span_only``...) a setting value names.
-
-    Raises ConfigurationError for anything else; a mode parses to itself.
-    """
-    if value is None or isinstance(value, bool):
-        return "span_only" if value else "no_content"
-    text = value.strip().lower() if isinstance(value, str) else None
-    mode = _SWITCHES.get(text, text) if text is not None else None
-    if mode is None or mode not in _MODES:
-        raise ConfigurationError(
-            name, value, "expected NO_CONTENT, SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT or true"
-        )
-    return mode
 
 
 def input_messages(messages: object, max_length: int) -> str:

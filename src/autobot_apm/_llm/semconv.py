@@ -15,8 +15,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._tracking.errors import ConfigurationError
-
 LATEST_EXPERIMENTAL = "gen_ai_latest_experimental"
 
 # Latest-convention name -> the name the same fact has without the opt-in.
@@ -36,23 +34,6 @@ def in_force(attributes: Mapping[str, Any], latest: bool) -> dict[str, Any]:
     if latest:
         return dict(attributes)
     return {LATEST_ONLY.get(key, key): value for key, value in attributes.items()}
-
-
-def parse_opt_in(name: str, value: Any) -> tuple[str, ...]:
-    """``OTEL_SEMCONV_STABILITY_OPT_IN``: a comma-separated list (or a sequence) of
-    tokens, kept lower-case; tokens this library does not use are kept and ignored, as the
-    OpenTelemetry instrumentations do."""
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        parts: list[Any] = value.split(",")
-    elif isinstance(value, list | tuple | frozenset | set):
-        parts = list(value)
-    else:
-        raise ConfigurationError(name, value, "expected a comma-separated list of tokens")
-    if not all(isinstance(part, str) for part in parts):
-        raise ConfigurationError(name, value, "expected text tokens")
-    return tuple(sorted({part.strip().lower() for part in parts if part.strip()}))
 
 
 def latest_in(tokens: object) -> bool:

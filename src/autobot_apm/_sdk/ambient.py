@@ -19,6 +19,7 @@ from .._tracking import runtime as _runtime
 from .._tracking.errors import ConfigurationError
 from .._version import VERSION
 from .settings import Settings, resolve
+from .state import STATE
 
 logger = logging.getLogger("autobot_apm")
 
@@ -30,10 +31,6 @@ _PLACEHOLDERS = frozenset(
     {"ProxyTracerProvider", "NoOpTracerProvider", "_ProxyMeterProvider", "NoOpMeterProvider"}
 )
 
-_lock = threading.Lock()
-# allowed: no configure() and no shutdown() yet (after either, the process has said what it
-# wants and is never second-guessed); warned: the one "nothing records" warning was logged.
-_state = {"allowed": True, "warned": False}
 
 NOTHING_RECORDS = (
     "autobot-apm: tracked calls are not recorded: autobot_apm.configure() was not called "
@@ -51,13 +48,13 @@ def is_placeholder(provider: object) -> bool:
 
 def adopt_process_providers() -> _runtime.Runtime | None:
     """Install a runtime over the global SDK providers, or note that there are none."""
-    with _lock:
+    with STATE.ambient.lock:
         if _runtime.current is not None:
             return _runtime.current
         seen = _runtime.global_providers()
         tracer_provider = trace.get_tracer_provider()
         meter_provider = metrics.get_meter_provider()
-        if not _state["allowed"]:
+        if not STATE.ambient.allowed or _ours(tracer_provider, meter_provider):
             _runtime.mark_quiet(*seen)
             return None
         if is_placeholder(tracer_provider) and is_placeholder(meter_provider):
@@ -83,6 +80,11 @@ def adopt_process_providers() -> _runtime.Runtime | None:
     return runtime
 
 
+def _ours(*providers: object) -> bool:
+    """Providers configure() made global are no application's, even after shutdown()."""
+    return any(provider in STATE.installed_globally for provider in providers)
+
+
 def _settings_from_environment() -> Settings:
     """The OTEL_*/AUTOBOT_APM_* settings; defaults if the environment holds a bad value
     (a tracked call must not fail, and configure() is where such values are reported)."""
@@ -94,21 +96,20 @@ def _settings_from_environment() -> Settings:
 
 
 def _warn_nothing_records() -> None:
-    if not _state["warned"]:
-        _state["warned"] = True
+    if not STATE.ambient.warned:
+        STATE.ambient.warned = True
         logger.warning(NOTHING_RECORDS)
 
 
 def stop() -> None:
     """configure() or shutdown() ran: the process's own providers are not adopted any more."""
-    _state["allowed"] = False
+    STATE.ambient.allowed = False
     _runtime.forget_quiet()  # the next tracked call re-reads the globals
 
 
 def reset_after_fork() -> None:
     """In a forked child: a new lock (the parent's copy may be held)."""
-    global _lock
-    _lock = threading.Lock()
+    STATE.ambient.lock = threading.Lock()
 
 
 _runtime.set_adopter(adopt_process_providers)

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import weakref
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -22,22 +20,20 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult,
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-logger = logging.getLogger("autobot_apm")
+from .state import STATE, HealthState
 
-_lock = threading.Lock()
-_dropped: Counter[tuple[str, str]] = Counter()
-_exported: Counter[str] = Counter()
-_warned: set[tuple[str, str]] = set()
+logger = logging.getLogger("autobot_apm")
 
 
 def count_dropped(signal: str, reason: str, amount: int) -> None:
     """Record ``amount`` items of ``signal`` lost for ``reason``."""
     if amount <= 0:
         return
-    with _lock:
-        _dropped[(signal, reason)] += amount
-        first = (signal, reason) not in _warned
-        _warned.add((signal, reason))
+    health = STATE.health
+    with health.lock:
+        health.dropped[(signal, reason)] += amount
+        first = (signal, reason) not in health.warned
+        health.warned.add((signal, reason))
     if first:
         logger.warning(
             "autobot-apm: %s dropped (%s); further drops are counted in "
@@ -48,8 +44,9 @@ def count_dropped(signal: str, reason: str, amount: int) -> None:
 
 
 def count_exported(signal: str, amount: int) -> None:
-    with _lock:
-        _exported[signal] += amount
+    health = STATE.health
+    with health.lock:
+        health.exported[signal] += amount
 
 
 def telemetry_health() -> dict[str, Any]:
@@ -57,28 +54,17 @@ def telemetry_health() -> dict[str, Any]:
 
     Example result: ``{"exported": {"traces": 1200}, "dropped": {"traces.queue_full": 3}}``.
     """
-    with _lock:
+    health = STATE.health
+    with health.lock:
         return {
-            "exported": dict(_exported),
-            "dropped": {f"{signal}.{reason}": n for (signal, reason), n in _dropped.items()},
+            "exported": dict(health.exported),
+            "dropped": {f"{sig}.{reason}": n for (sig, reason), n in health.dropped.items()},
         }
 
 
 def reset_after_fork() -> None:
     """In a forked child: a new lock (the copy may be held) and counts of its own."""
-    global _lock
-    _lock = threading.Lock()
-    _dropped.clear()
-    _exported.clear()
-    _warned.clear()
-
-
-def reset() -> None:
-    """Forget all counts (tests)."""
-    with _lock:
-        _dropped.clear()
-        _exported.clear()
-        _warned.clear()
+    STATE.health = HealthState(unfinished=STATE.health.unfinished)
 
 
 class _InFlight:
@@ -111,13 +97,9 @@ class _InFlight:
             return items
 
 
-# Pipelines whose shutdown has not finished, for write_off_unsent().
-_unfinished: weakref.WeakSet[Any] = weakref.WeakSet()
-
-
 def unfinished() -> list[Any]:
     """The counting pipelines (span processors, metric exporters) not shut down yet."""
-    return list(_unfinished)
+    return list(STATE.health.unfinished)
 
 
 def write_off_unsent(pipelines: list[Any]) -> None:
@@ -165,7 +147,7 @@ class CountingMetricExporter(MetricExporter):
         )
         self.inner = inner
         self.in_flight = _InFlight()
-        _unfinished.add(self)
+        STATE.health.unfinished.add(self)
 
     def export(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
@@ -189,10 +171,11 @@ class CountingMetricExporter(MetricExporter):
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
         self.inner.shutdown(timeout_millis=timeout_millis, **kwargs)
-        _unfinished.discard(self)  # the final collection was exported (or counted) first
+        # The final collection was exported (or counted) first.
+        STATE.health.unfinished.discard(self)
 
     def write_off(self) -> None:
-        _unfinished.discard(self)
+        STATE.health.unfinished.discard(self)
         count_dropped("metrics", "shutdown_timeout", self.in_flight.write_off())
 
 
@@ -212,7 +195,7 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
     def __init__(self, span_exporter: SpanExporter, **options: Any) -> None:
         super().__init__(span_exporter, **options)
         self._counting = span_exporter if isinstance(span_exporter, CountingSpanExporter) else None
-        _unfinished.add(self)
+        STATE.health.unfinished.add(self)
 
     def shutdown(self) -> None:
         super().shutdown()  # type: ignore[no-untyped-call]
@@ -221,7 +204,7 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
 
     def write_off(self) -> None:
         """Count the spans still queued or being exported as lost; once."""
-        _unfinished.discard(self)
+        STATE.health.unfinished.discard(self)
         in_flight = self._counting.in_flight.write_off() if self._counting else 0
         batch = getattr(self, "_batch_processor", None)
         queue = getattr(batch, "_queue", None)
@@ -253,7 +236,8 @@ def register_self_metrics(meter: Meter) -> None:
 
 
 def _observe_dropped(options: CallbackOptions) -> Iterable[Observation]:
-    with _lock:
-        counts = list(_dropped.items())
+    health = STATE.health
+    with health.lock:
+        counts = list(health.dropped.items())
     for (signal, reason), amount in counts:
         yield Observation(amount, {"autobot_apm.signal": signal, "autobot_apm.reason": reason})

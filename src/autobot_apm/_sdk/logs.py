@@ -28,9 +28,11 @@ from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExp
 from opentelemetry.sdk.resources import Resource
 
 from .._tracking.attributes import coerce_attributes
-from .._tracking.errors import ConfigurationError, report_internal_error
+from .._tracking.errors import report_internal_error
 from . import exporters as _exporters
-from .settings import Settings, parse_bool
+from .parsers.values import parse_logging
+from .settings import Settings
+from .state import STATE, on_reset
 
 logger = logging.getLogger("autobot_apm")
 
@@ -47,20 +49,6 @@ NO_TRACE_ID, NO_SPAN_ID = "0" * 32, "0" * 16
 QUIET_LOGGERS = ("opentelemetry", "autobot_apm")
 _RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
 _RESERVED = _RECORD_FIELDS | {"message", "asctime", *STAMPS}  # the rest came from extra=
-
-_lock = threading.Lock()
-# wrapped: the record factory ours calls; in_chain: ours is installed; active: it stamps.
-_state: dict[str, Any] = {"wrapped": None, "in_chain": False, "active": False, "service_name": None}
-
-
-def parse_logging(name: str, value: object) -> str:
-    """The ``logging`` setting: ``off``, ``ids`` (stamp records) or ``otlp`` (also export)."""
-    if isinstance(value, str) and value.strip().lower() in {"otlp", "ids", "off"}:
-        return value.strip().lower()
-    try:
-        return "ids" if value is not None and parse_bool(name, value) else "off"
-    except ConfigurationError:
-        raise ConfigurationError(name, value, "expected true, false or 'otlp'") from None
 
 
 # --- trace context on records --------------------------------------------------------
@@ -81,10 +69,10 @@ def stamp(record: logging.LogRecord) -> logging.LogRecord:
 
 def service_name() -> str:
     """The name given to instrument_logging(), else the resource's (OTEL_SERVICE_NAME)."""
-    name: str | None = _state["service_name"]
+    name: str | None = STATE.logs.service_name
     if name is None:
         name = str(Resource.create({}).attributes.get("service.name", "unknown_service"))
-        _state["service_name"] = name
+        STATE.logs.service_name = name
     return name
 
 
@@ -111,30 +99,37 @@ class TraceContextFormatter(logging.Formatter):
 
 def instrument_logging(*, service_name: str | None = None) -> None:
     """Stamp every ``logging`` record made from now on with the trace context."""
-    with _lock:
+    state = STATE.logs
+    with state.lock:
         if service_name is not None:
-            _state["service_name"] = service_name
-        if not _state["in_chain"]:
-            _state["wrapped"] = logging.getLogRecordFactory()
+            state.service_name = service_name
+        if not state.in_chain:
+            state.wrapped = logging.getLogRecordFactory()
             logging.setLogRecordFactory(_stamping_factory)
-            _state["in_chain"] = True
-        _state["active"] = True
+            state.in_chain = True
+        state.active = True
 
 
 def uninstrument_logging() -> None:
     """Stop stamping records; restores the record factory that was there before."""
-    with _lock:
-        _state["active"] = False
+    state = STATE.logs
+    with state.lock:
+        state.active = False
         # Another library may have wrapped our factory since: ours then stays in its
         # chain, passing records through unchanged, and is reused by the next instrument.
-        if _state["in_chain"] and logging.getLogRecordFactory() is _stamping_factory:
-            logging.setLogRecordFactory(_state["wrapped"])
-            _state["in_chain"] = False
+        if state.in_chain and logging.getLogRecordFactory() is _stamping_factory:
+            logging.setLogRecordFactory(state.wrapped or logging.LogRecord)
+            state.in_chain = False
 
 
 def _stamping_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-    record: logging.LogRecord = _state["wrapped"](*args, **kwargs)
-    return stamp(record) if _state["active"] else record
+    state = STATE.logs
+    # No factory remembered: ours outlived a reset() inside another library's chain.
+    record: logging.LogRecord = (state.wrapped or logging.LogRecord)(*args, **kwargs)
+    return stamp(record) if state.active else record
+
+
+on_reset(uninstrument_logging)
 
 
 # --- OTLP export ---------------------------------------------------------------------
@@ -214,7 +209,7 @@ def setup_logging(settings: Settings, resource: Resource) -> LoggingSetup | None
     mode = parse_logging("logging", settings.logging)
     if mode == "off":
         return None
-    setup = LoggingSetup(None, None, owns_factory=not _state["active"])
+    setup = LoggingSetup(None, None, owns_factory=not STATE.logs.active)
     instrument_logging(service_name=str(resource.attributes.get("service.name", "")) or None)
     if mode == "otlp" and _exports_otlp(settings) and not _application_exports_logs():
         try:

@@ -19,90 +19,86 @@ Design choices:
 
 from __future__ import annotations
 
-import importlib.util
-from typing import TYPE_CHECKING, Any, NamedTuple
+import logging
+import os
+import socket
+import threading
+from socketserver import ThreadingMixIn
+from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from .._tracking.errors import ConfigurationError
+from .parsers.network import ListenAddress
 
-if TYPE_CHECKING:  # the settings table imports this module: keep its imports light
+if TYPE_CHECKING:  # the exporter's module (an optional extra) is imported only when on
     from opentelemetry.sdk.metrics.export import MetricReader
 
-DEFAULT_HOST = "127.0.0.1"
-# The port registered for the OpenTelemetry Prometheus exporter.
-DEFAULT_PORT = 9464
-EXTRA_HINT = "install the optional extra: pip install 'autobot-apm[prometheus]'"
-_EXPORTER_MODULE = "opentelemetry.exporter.prometheus"
-# Words only: "0" and "1" are read as ports, never as switches.
-_OFF = frozenset({"", "false", "off", "no", "none"})
-_ON = frozenset({"true", "on", "yes"})
+logger = logging.getLogger("autobot_apm")
 
 
-class ListenAddress(NamedTuple):
-    """Where the metrics endpoint listens."""
+class _QuietHandler(WSGIRequestHandler):
+    """One log line per scrape would drown the application's own logs."""
 
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
+    def log_message(self, format: str, *args: Any) -> None:
+        return
 
 
-def parse_listen_address(name: str, value: Any) -> ListenAddress | None:
-    """Parser for the ``prometheus`` setting: off, on, a port, or ``host:port``.
-
-    ``None``/``False``/``"off"`` turn it off; ``True``/``"on"`` mean 127.0.0.1:9464; a
-    port alone keeps the loopback host. Also checks that the optional extra is there, so
-    that a missing package is reported before configure() builds anything.
-    """
-    address = _address(name, value)
-    if address is not None and importlib.util.find_spec(_EXPORTER_MODULE) is None:
-        raise ConfigurationError(name, value, f"the Prometheus exporter is missing; {EXTRA_HINT}")
-    return address
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    # A slow scraper must not hold up the next one, nor the interpreter's exit.
+    daemon_threads = True
 
 
-def _address(name: str, value: Any) -> ListenAddress | None:
-    if value is None or value is False:
-        return None
-    if value is True:
-        return ListenAddress(DEFAULT_HOST, DEFAULT_PORT)
-    if isinstance(value, int):
-        return ListenAddress(DEFAULT_HOST, _port(name, value, value))
-    if not isinstance(value, str):
-        raise ConfigurationError(name, value, "expected host:port, a port, or true/false")
-    text = value.strip()
-    if text.lower() in _OFF:
-        return None
-    if text.lower() in _ON:
-        return ListenAddress(DEFAULT_HOST, DEFAULT_PORT)
-    host, separator, port = text.rpartition(":")
-    if separator and not host:
-        raise ConfigurationError(name, value, "expected a host before ':' (e.g. 127.0.0.1:9464)")
-    return ListenAddress(_host(name, value, host), _port(name, value, port))
+class _IPv6ThreadingServer(_ThreadingServer):
+    address_family = socket.AF_INET6
 
 
-def _host(name: str, value: Any, host: str) -> str:
-    if host.startswith("[") and host.endswith("]"):
-        return host[1:-1]
-    if ":" in host or "[" in host or "]" in host:
-        raise ConfigurationError(name, value, "write an IPv6 address in brackets: [::1]:9464")
-    return host or DEFAULT_HOST
-
-
-def _port(name: str, value: Any, port: object) -> int:
-    text = str(port).strip()
-    number = int(text) if text.isdigit() else 0
-    if not 1 <= number <= 65535:
-        raise ConfigurationError(name, value, "expected a port between 1 and 65535")
-    return number
+def serve(address: ListenAddress, app: Any) -> WSGIServer:
+    """Serve the WSGI ``app`` on ``address`` from a daemon thread; OSError if it cannot."""
+    # A literal IPv6 address needs an IPv6 socket; host names bind over IPv4.
+    server_class = _IPv6ThreadingServer if ":" in address.host else _ThreadingServer
+    server = make_server(address.host, address.port, app, server_class, _QuietHandler)
+    # The poll interval bounds how long shutdown() waits for the serving thread.
+    thread = threading.Thread(
+        target=server.serve_forever, args=(0.1,), name="autobot-apm-prometheus", daemon=True
+    )
+    thread.start()
+    return server
 
 
 def prometheus_reader(address: ListenAddress) -> MetricReader | None:
-    """A reader serving its metrics at ``http://{address}/metrics``, or None (see
-    :func:`.prometheus_server.serving_reader`)."""
-    # Imported here, not above: the HTTP server modules (wsgiref, http.server, email)
-    # cost ~35 ms, and every ``import autobot_apm`` loads this module through the
-    # settings table, while few applications turn the endpoint on.
-    from .prometheus_server import serving_reader
+    """A reader serving its metrics at ``http://{address}/metrics``, or None.
 
-    return serving_reader(address)
+    None (and a warning) when the address cannot be served, e.g. when the port is taken
+    by another process: the application must start all the same.
+    """
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from prometheus_client import CollectorRegistry, make_wsgi_app
+
+    class ServingReader(PrometheusMetricReader):
+        """The exporter's reader, owning the HTTP server that exposes it."""
+
+        server: WSGIServer | None = None
+        pid = 0  # the process that started the server
+
+        def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+            if self.server is not None:
+                # A forked child inherits the socket but not the serving thread: waiting
+                # for that thread to stop would hang, so the child only closes its copy.
+                if os.getpid() == self.pid:
+                    self.server.shutdown()
+                self.server.server_close()
+            super().shutdown(timeout_millis=timeout_millis, **kwargs)
+
+    registry = CollectorRegistry()
+    # The reader is made first, so that nothing listens if the exporter cannot be used.
+    reader = ServingReader(registry=registry)
+    try:
+        reader.server, reader.pid = serve(address, make_wsgi_app(registry)), os.getpid()
+    except OSError as exc:
+        logger.warning(
+            "autobot-apm: cannot serve Prometheus metrics on %s (%s); running without "
+            "the metrics endpoint",
+            address,
+            exc,
+        )
+        return None
+    return reader

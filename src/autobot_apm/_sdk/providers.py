@@ -69,7 +69,9 @@ def build_meter_provider(settings: Settings, resource: Resource) -> MeterProvide
         )
     if settings.prometheus is not None:
         # Pulled by Prometheus, independently of the push exporter above; its HTTP
-        # server stops when this provider shuts down.
+        # server stops when this provider shuts down. Imported only now: the standard
+        # library's WSGI server (http.server, the email package) is a noticeable share of
+        # ``import autobot_apm``, and few applications turn the endpoint on.
         from .prometheus import prometheus_reader
 
         reader = prometheus_reader(settings.prometheus)

@@ -8,19 +8,33 @@ configuration reference in the documentation.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
-from .._llm.content import parse_content_capture
-from .._llm.semconv import parse_opt_in
-from .._llm.settings import parse_prices
 from .._tracking.errors import ConfigurationError
-from .headers import check_headers
-from .prometheus import parse_listen_address
-
-Parser = Callable[[str, Any], Any]
+from .parsers.llm import Prices, parse_content_capture, parse_opt_in, parse_prices
+from .parsers.network import (
+    ListenAddress,
+    parse_endpoint,
+    parse_headers,
+    parse_listen_address,
+    parse_pairs,
+)
+from .parsers.values import (
+    Parser,
+    choice,
+    parse_bool,
+    parse_logging,
+    parse_millis_as_seconds,
+    parse_optional_str,
+    parse_positive_int,
+    parse_positive_seconds,
+    parse_ratio,
+    parse_sampler,
+    parse_seconds,
+    parse_url_list,
+)
 
 SAMPLERS = (
     "always_on",
@@ -32,189 +46,6 @@ SAMPLERS = (
 )
 EXPORTERS = ("otlp", "console", "none")
 PROTOCOLS = ("grpc", "http/protobuf")
-CONTENT_CAPTURE = ("no_content", "span_only", "event_only", "span_and_event")
-
-
-# --- parsers: (setting name, raw value) -> typed value, raising ConfigurationError ---
-
-
-def parse_str(name: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigurationError(name, value, "expected a non-empty string")
-    return value.strip()
-
-
-def parse_optional_str(name: str, value: Any) -> str | None:
-    return None if value is None or value == "" else parse_str(name, value)
-
-
-def parse_bool(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in {"true", "1", "yes", "on"}:
-        return True
-    if isinstance(value, str) and value.strip().lower() in {"false", "0", "no", "off", ""}:
-        return False
-    raise ConfigurationError(name, value, "expected true or false")
-
-
-# Upper bounds that no sane deployment reaches but that keep every value inside what the
-# SDK's threads and ``threading`` timeouts accept (1e10 s overflows a wait at exit).
-MAX_SECONDS = 86_400.0
-MAX_COUNT = 10_000_000
-
-
-def parse_seconds(name: str, value: Any) -> float:
-    """Seconds from 0 to a day."""
-    return _seconds_in_range(name, value, positive=False)
-
-
-def parse_positive_seconds(name: str, value: Any) -> float:
-    """Seconds above 0 (an interval or a timeout of 0 spins or fails every export)."""
-    return _seconds_in_range(name, value, positive=True)
-
-
-def parse_millis_as_seconds(name: str, value: Any) -> float:
-    """Environment variables such as OTEL_METRIC_EXPORT_INTERVAL are in milliseconds."""
-    if isinstance(value, str):
-        value = _number(name, value, "expected a number of milliseconds") / 1000.0
-    return parse_positive_seconds(name, value)
-
-
-def _seconds_in_range(name: str, value: Any, *, positive: bool) -> float:
-    seconds = _number(name, value, "expected a number of seconds")
-    low_ok = seconds > 0 if positive else seconds >= 0
-    if not (low_ok and seconds <= MAX_SECONDS):
-        floor = "> 0" if positive else ">= 0"
-        raise ConfigurationError(name, value, f"expected seconds {floor} and <= {MAX_SECONDS:g}")
-    return seconds
-
-
-def _number(name: str, value: Any, reason: str) -> float:
-    if isinstance(value, bool):
-        raise ConfigurationError(name, value, reason)
-    try:
-        return float(value)
-    except Exception:
-        raise ConfigurationError(name, value, reason) from None
-
-
-def parse_positive_int(name: str, value: Any) -> int:
-    """A count from 1 to MAX_COUNT; a float only when it is whole."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ConfigurationError(name, value, "expected a whole number")
-    try:
-        number = int(value)
-        whole = not isinstance(value, float) or value == number
-    except Exception:
-        raise ConfigurationError(name, value, "expected a whole number") from None
-    if not (whole and 0 < number <= MAX_COUNT):
-        raise ConfigurationError(name, value, f"expected a whole number from 1 to {MAX_COUNT}")
-    return number
-
-
-def parse_ratio(name: str, value: Any) -> float:
-    try:
-        ratio = float(value)
-    except (TypeError, ValueError):
-        raise ConfigurationError(name, value, "expected a number between 0 and 1") from None
-    if not 0.0 <= ratio <= 1.0:
-        raise ConfigurationError(name, value, "expected a number between 0 and 1")
-    return ratio
-
-
-def choice(*allowed: str) -> Parser:
-    def parse(name: str, value: Any) -> str:
-        text = value.strip().lower() if isinstance(value, str) else None
-        if text not in allowed:
-            raise ConfigurationError(name, value, f"expected one of {', '.join(allowed)}")
-        return str(text)
-
-    return parse
-
-
-def parse_endpoint(name: str, value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise ConfigurationError(name, value, "expected a URL such as http://127.0.0.1:4317")
-    if any(char.isspace() or ord(char) < 0x20 for char in value.strip()):
-        raise ConfigurationError(name, value, "a URL cannot contain spaces or control characters")
-    try:
-        parts = urlsplit(value.strip())
-        port = parts.port
-    except ValueError as exc:
-        raise ConfigurationError(name, value, f"malformed URL ({exc})") from None
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise ConfigurationError(
-            name,
-            value,
-            "expected an http:// or https:// URL with a host, e.g. http://127.0.0.1:4317",
-        )
-    if port == 0:
-        raise ConfigurationError(name, value, "port 0 is not a collector address")
-    return value.strip()
-
-
-def parse_pairs(name: str, value: Any) -> dict[str, str]:
-    """``k=v,k2=v2`` (URL-decoded, as the OTel spec defines) or a mapping."""
-    if value is None:
-        return {}
-    if isinstance(value, Mapping):
-        try:
-            return {str(k): str(v) for k, v in value.items()}
-        except Exception:
-            raise ConfigurationError(name, "…", "expected a mapping of strings") from None
-    if not isinstance(value, str):
-        raise ConfigurationError(name, value, "expected key=value pairs separated by commas")
-    pairs: dict[str, str] = {}
-    for item in filter(None, (part.strip() for part in value.split(","))):
-        key, sep, val = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigurationError(name, _redact_pairs(value), "expected key=value pairs")
-        pairs[unquote(key.strip())] = unquote(val.strip())
-    return pairs
-
-
-def parse_headers(name: str, value: Any) -> dict[str, str]:
-    """Export headers: pairs (see parse_pairs) that HTTP and gRPC can both carry."""
-    return check_headers(name, parse_pairs(name, value))
-
-
-def _redact_pairs(value: str) -> str:
-    """Header values are secrets (API keys): an error message shows only the keys."""
-    return ",".join(part.partition("=")[0] + "=…" for part in value.split(","))
-
-
-def parse_url_list(name: str, value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    try:
-        items = value.split(",") if isinstance(value, str) else [str(item) for item in value]
-    except Exception:
-        raise ConfigurationError(
-            name, value, "expected a comma-separated string or a list of strings"
-        ) from None
-    return tuple(item.strip() for item in items if item.strip())
-
-
-def parse_mapping(name: str, value: Any) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ConfigurationError(name, value, "expected a mapping")
-    return dict(value)
-
-
-def parse_any(name: str, value: Any) -> Any:
-    return value
-
-
-def parse_logging(name: str, value: Any) -> str:
-    """off, ids or otlp; the rule lives with the logs module (imported late: it imports us)."""
-    from .logs import parse_logging as parse
-
-    return parse(name, value)
 
 
 @dataclass(frozen=True)
@@ -438,7 +269,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "sampler",
         (),
-        parse_any,
+        parse_sampler,
         None,
         "Background host/GPU/NPU sampler: None or False (off), True, or a mapping of "
         "start_sampler() options.",
@@ -448,18 +279,47 @@ SETTINGS: tuple[Setting, ...] = (
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
-    """Resolved settings, with where each value came from (argument, env name, default)."""
+    """Resolved settings, one typed field per row of SETTINGS (a test keeps the two in
+    step: same names, each field of the type its parser returns, or None when unset),
+    with where each value came from (argument, env name, default) in ``sources``."""
 
-    values: Mapping[str, Any]
-    sources: Mapping[str, str] = field(default_factory=dict)
+    service_name: str | None
+    service_version: str | None
+    environment: str | None
+    resource_attributes: dict[str, str]
+    disabled: bool
+    exporter: str | None
+    protocol: str
+    endpoint: str | None
+    headers: dict[str, str]
+    timeout: float
+    traces_sampler: str
+    sample_ratio: float
+    metric_export_interval: float
+    prometheus: ListenAddress | None
+    span_queue_size: int
+    span_batch_size: int
+    span_schedule_delay: float
+    shutdown_timeout: float
+    slow_query_threshold: float
+    capture_message_content: str
+    content_max_length: int
+    llm_prices: Prices
+    semconv_stability_opt_in: tuple[str, ...]
+    excluded_urls: tuple[str, ...] | None
+    capture_request_headers: tuple[str, ...]
+    capture_response_headers: tuple[str, ...]
+    sanitize_header_fields: tuple[str, ...]
+    server_timing: bool
+    logging: str | None
+    sampler: bool | dict[str, Any] | None
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.values[name]
-        except KeyError:
-            raise AttributeError(name) from None
+    def as_mapping(self) -> dict[str, Any]:
+        """Every setting's value by name, in the table's order."""
+        return {setting.name: getattr(self, setting.name) for setting in SETTINGS}
 
 
 def resolve(arguments: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Settings:
@@ -476,7 +336,7 @@ def resolve(arguments: Mapping[str, Any], environ: Mapping[str, str] | None = No
         unset = raw is None and source == "default"
         values[setting.name] = None if unset else _parse(setting, source, raw)
         sources[setting.name] = source
-    return Settings(values, sources)
+    return Settings(**values, sources=sources)
 
 
 def _parse(setting: Setting, source: str, raw: Any) -> Any:

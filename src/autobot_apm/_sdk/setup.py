@@ -15,22 +15,23 @@ from opentelemetry import metrics, trace
 
 from .._tracking import runtime as _runtime
 from .._version import VERSION
+from ..sampler import sampler_from_setting
 from . import ambient as _ambient
 from . import health as _health
 from . import logs as _logs
 from .providers import build_meter_provider, build_resource, build_tracer_provider
 from .settings import Settings, resolve
+from .state import STATE
 
 logger = logging.getLogger("autobot_apm")
 
 INSTRUMENTATION_SCOPE = _ambient.INSTRUMENTATION_SCOPE
 
 _lock = threading.Lock()
-_state: dict[str, Any] = {"settings": None, "owned": (), "atexit": False}
-# Providers this library made global. The API allows setting them once per process, so
+# What configure() set up lives in STATE.setup. STATE.installed_globally holds the
+# providers this library made global: the API allows setting them once per process, so
 # after shutdown() a new configure() builds fresh providers for its own use and leaves
-# these (shut down) in place for code that reads the globals.
-_installed_globally: list[Any] = []
+# those (shut down) in place for code that reads the globals.
 
 
 def configure(
@@ -86,26 +87,27 @@ def configure(
     arguments = {name: value for name, value in locals().items() if value is not None}
     settings = resolve(arguments)
     with _lock:
-        if _state["settings"] is not None:
-            _warn_if_changed(_state["settings"], settings)
+        state = STATE.setup
+        if state.settings is not None:
+            _warn_if_changed(state.settings, settings)
             return
-        _state["settings"] = settings
+        state.settings = settings
         _ambient.stop()
         if settings.disabled:
             _runtime.install(None)
             return
         tracer_provider, meter_provider = _providers(settings)
-        _state["sampler"] = _start_sampler(settings, meter_provider)
-        _state["logs"] = _start_logging(settings, tracer_provider)
+        state.sampler = _start_sampler(settings, meter_provider)
+        state.logs = _start_logging(settings, tracer_provider)
         runtime = _runtime.Runtime(
             tracer_provider.get_tracer(INSTRUMENTATION_SCOPE, VERSION),
             meter_provider.get_meter(INSTRUMENTATION_SCOPE, VERSION),
             settings,
         )
         _health.register_self_metrics(runtime.meter)
-        if not _state["atexit"]:
+        if not state.atexit_registered:
             _flush_at_exit()
-            _state["atexit"] = True
+            state.atexit_registered = True
         # Under the lock: a shutdown() in another thread must see settings and runtime
         # change together, or is_configured() could be true with no runtime installed.
         _runtime.install(runtime)
@@ -125,11 +127,11 @@ def _rebuild_in_child() -> None:
     _lock = threading.Lock()
     _health.reset_after_fork()
     _ambient.reset_after_fork()
-    settings: Settings | None = _state["settings"]
-    if settings is None or settings.disabled or not _state["owned"]:
+    settings = STATE.setup.settings
+    if settings is None or settings.disabled or not STATE.setup.owned:
         return
     try:
-        _state["owned"] = ()
+        STATE.setup.owned = ()
         tracer_provider, meter_provider = _child_providers(settings)
         runtime = _runtime.Runtime(
             tracer_provider.get_tracer(INSTRUMENTATION_SCOPE, VERSION),
@@ -148,7 +150,7 @@ def _child_providers(settings: Settings) -> tuple[trace.TracerProvider, metrics.
     resource = build_resource(settings)
     tracer_provider = build_tracer_provider(settings, resource)
     meter_provider = build_meter_provider(settings, resource)
-    _state["owned"] = (tracer_provider, meter_provider)
+    STATE.setup.owned = (tracer_provider, meter_provider)
     return tracer_provider, meter_provider
 
 
@@ -178,13 +180,7 @@ def _register_child_flush(_: object) -> None:
 
 def is_configured() -> bool:
     """Whether configure() has run (telemetry may still be disabled by OTEL_SDK_DISABLED)."""
-    return _state["settings"] is not None
-
-
-def current_settings() -> Settings | None:
-    """The settings resolved by the last configure(), with their sources."""
-    settings: Settings | None = _state["settings"]
-    return settings
+    return STATE.setup.settings is not None
 
 
 def shutdown(timeout: float | None = None) -> bool:
@@ -194,12 +190,11 @@ def shutdown(timeout: float | None = None) -> bool:
     untracked. Registered to run at interpreter exit by configure().
     """
     with _lock:
-        settings: Settings | None = _state["settings"]
-        owned: tuple[Any, ...] = _state["owned"]
+        state = STATE.setup
+        settings, owned, sampler = state.settings, state.owned, state.sampler
         pending = _health.unfinished() if owned else []  # not those of a later configure()
-        sampler = _state.pop("sampler", None)
-        _logs.shutdown_logging(_state.pop("logs", None))
-        _state.update(settings=None, owned=())
+        _logs.shutdown_logging(state.logs)
+        state.settings, state.owned, state.sampler, state.logs = None, (), None, None
         _ambient.stop()
         _runtime.install(None)  # with the settings, under the lock (see configure())
     flushed = True
@@ -220,8 +215,7 @@ def flush(timeout: float | None = None) -> bool:
     re-raises the signal with the default handler once its graceful shutdown is done.
     """
     with _lock:
-        settings: Settings | None = _state["settings"]
-        owned: tuple[Any, ...] = _state["owned"]
+        settings, owned = STATE.setup.settings, STATE.setup.owned
     if settings is None or not owned:
         return True
     cap = settings.shutdown_timeout if timeout is None else max(0.0, timeout)
@@ -236,13 +230,11 @@ def _start_sampler(settings: Settings, meter_provider: metrics.MeterProvider) ->
     """
     if not settings.sampler:
         return None
-    from ..sampler import sampler_from_setting
-
     try:
         return sampler_from_setting(settings.sampler, meter_provider=meter_provider)
     except Exception:
-        owned: tuple[Any, ...] = _state["owned"]
-        _state.update(settings=None, owned=())
+        owned = STATE.setup.owned
+        STATE.setup.settings, STATE.setup.owned = None, ()
         _run_bounded([provider.shutdown for provider in owned], settings.shutdown_timeout)
         raise
 
@@ -255,7 +247,7 @@ def _start_logging(settings: Settings, tracer_provider: trace.TracerProvider) ->
     resource = getattr(tracer_provider, "resource", None) or build_resource(settings)
     logs = _logs.setup_logging(settings, resource)
     if logs is not None and logs.provider is not None:
-        _state["owned"] = (*_state["owned"], logs.provider)  # flushed by shutdown()
+        STATE.setup.owned = (*STATE.setup.owned, logs.provider)  # flushed by shutdown()
     return logs
 
 
@@ -265,8 +257,8 @@ def _providers(settings: Settings) -> tuple[trace.TracerProvider, metrics.MeterP
     meter_provider = metrics.get_meter_provider()
     owned: list[Any] = []
     resource = build_resource(settings)
-    tracer_adopted = not (_is_proxy(tracer_provider) or tracer_provider in _installed_globally)
-    meter_adopted = not (_is_proxy(meter_provider) or meter_provider in _installed_globally)
+    tracer_adopted = not (_is_proxy(tracer_provider) or tracer_provider in STATE.installed_globally)
+    meter_adopted = not (_is_proxy(meter_provider) or meter_provider in STATE.installed_globally)
     _ambient.log_unapplied_settings(settings, tracer_adopted, meter_adopted)
     if not tracer_adopted:
         tracer_provider = _install(
@@ -284,7 +276,7 @@ def _providers(settings: Settings) -> tuple[trace.TracerProvider, metrics.MeterP
             "MeterProvider is in use; give that provider a PrometheusMetricReader instead",
             settings.prometheus,
         )
-    _state["owned"] = tuple(owned)
+    STATE.setup.owned = tuple(owned)
     return tracer_provider, meter_provider
 
 
@@ -292,9 +284,10 @@ P = TypeVar("P")
 
 
 def _install(provider: P, set_global: Callable[[P], None]) -> P:
-    if not _installed_globally or not any(type(p) is type(provider) for p in _installed_globally):
+    installed = STATE.installed_globally
+    if not installed or not any(type(p) is type(provider) for p in installed):
         set_global(provider)
-        _installed_globally.append(provider)
+        installed.append(provider)
     return provider
 
 
@@ -305,7 +298,8 @@ def _is_proxy(provider: object) -> bool:
 
 
 def _warn_if_changed(active: Settings, requested: Settings) -> None:
-    changed = sorted(k for k, v in requested.values.items() if active.values.get(k) != v)
+    before = active.as_mapping()
+    changed = sorted(k for k, v in requested.as_mapping().items() if before[k] != v)
     if changed:
         logger.warning(
             "autobot-apm is already configured; configure() called again with different "

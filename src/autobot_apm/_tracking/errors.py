@@ -21,6 +21,8 @@ import re
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
+from .._sdk.state import STATE
+
 logger = logging.getLogger("autobot_apm")
 
 P = ParamSpec("P")
@@ -51,9 +53,6 @@ def _shown(value: object) -> str:
     return _URL_CREDENTIALS.sub("REDACTED@", text)
 
 
-_reported: set[str] = set()
-
-
 def strict() -> bool:
     """Whether internal faults should be raised instead of contained (tests only)."""
     return os.environ.get("AUTOBOT_APM_STRICT", "") in {"1", "true", "True"}
@@ -63,9 +62,10 @@ def report_internal_error(where: str, exc: BaseException) -> None:
     """Log an instrumentation fault once per place; raise it in strict mode."""
     if strict():
         raise exc
-    if where in _reported:
+    reported = STATE.caches.reported_errors
+    if where in reported:
         return
-    _reported.add(where)
+    reported.add(where)
     logger.warning(
         "autobot-apm: internal error in %s was contained; telemetry for this call "
         "may be incomplete (reported once)",

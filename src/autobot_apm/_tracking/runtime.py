@@ -13,7 +13,6 @@ import math
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, Literal
 
 from opentelemetry import trace as _trace_api
@@ -21,7 +20,9 @@ from opentelemetry.metrics import Counter, Histogram, Meter, UpDownCounter
 from opentelemetry.metrics import _internal as _metrics_api
 from opentelemetry.trace import Tracer
 
+from .._sdk import health as _health
 from .._sdk.settings import Settings
+from .._sdk.state import on_reset
 from .attributes import metric_number
 from .errors import report_internal_error
 
@@ -64,7 +65,9 @@ class BoundedCounter:
     add that pushes it past 64 bits (or a float sum to infinity) would fail every later
     export. So the total of all adds, all series together (an upper bound of each
     series' sum), is kept here, and an add that would take it out of range is dropped
-    and counted in ``rejected`` rather than clamped: clamping would record a false sum.
+    rather than clamped (clamping would record a false sum) and counted, in ``rejected``
+    and in :func:`autobot_apm.telemetry_health` as ``metrics.rejected_value``, as are
+    values that are no number at all or negative.
     The total is kept for the runtime's life, also under delta temporality: only values
     of absurd size (2**62 items at a time) ever reach the bound.
     """
@@ -84,6 +87,7 @@ class BoundedCounter:
         number = metric_number(amount, floats=True)
         if number is None or not _in_range(self._total + number):
             self.rejected += 1
+            _health.count_dropped("metrics", "rejected_value", 1)
             return
         self._total += number
         self._counter.add(number, attributes)
@@ -102,15 +106,10 @@ class Runtime:
         self.tracer = tracer
         self.meter = meter
         self.settings = settings
+        # Copied out: the database trackers compare it on every call.
+        self.slow_query_threshold = settings.slow_query_threshold
         self._instruments: dict[MetricSpec, Any] = {}
         self._lock = threading.Lock()
-
-    @cached_property
-    def slow_query_threshold(self) -> float:
-        """``settings.slow_query_threshold``, read once: Settings resolves every name
-        through ``__getattr__``, which costs more than the comparison it feeds."""
-        threshold: float = self.settings.slow_query_threshold
-        return threshold
 
     def histogram(self, spec: MetricSpec) -> Histogram:
         instrument: Histogram = self._lookup(spec)
@@ -253,6 +252,15 @@ def install(runtime: Runtime | None) -> Runtime | None:
         for callback in list(_on_configure):
             _run_contained(callback, runtime)
     return previous
+
+
+def _reset() -> None:
+    """state.reset(): no runtime, and the global providers looked at afresh."""
+    install(None)
+    forget_quiet()
+
+
+on_reset(_reset)
 
 
 def _run_contained(callback: Callable[[Runtime], None], runtime: Runtime) -> None:

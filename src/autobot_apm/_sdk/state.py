@@ -1,0 +1,129 @@
+"""Every piece of the library's process-wide mutable state, in one typed object.
+
+Each module reads and writes its own part of ``STATE`` (``STATE.health``,
+``STATE.setup``...), so what the library remembers between calls can be read here in
+one place, and :func:`reset` can put all of it back as it was at import (the test
+suite does so before every test).
+
+Two things live elsewhere, on purpose:
+
+* the installed runtime (``_tracking.runtime.current``): every tracked call reads it,
+  and one module attribute is the cheapest read there is. ``reset`` uninstalls it
+  through the hook the runtime module registers;
+* the record-factory chain of :mod:`logging`, which belongs to the logging module; the
+  logs module registers a hook that puts it back.
+
+This module imports nothing of the library at run time, so that any module can use it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import weakref
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .._llm.settings import LlmSettings
+    from .._tracking.runtime import Runtime
+    from .settings import Settings
+
+
+@dataclass
+class SetupState:
+    """What configure() set up and shutdown() tears down."""
+
+    settings: Settings | None = None  # None: not configured (or shut down)
+    owned: tuple[Any, ...] = ()  # providers this library built, flushed by shutdown()
+    sampler: Any = None  # the background sampler configure(sampler=...) started
+    logs: Any = None  # the LoggingSetup of configure(logging=...)
+    atexit_registered: bool = False
+
+
+@dataclass
+class HealthState:
+    """Counts of telemetry exported and lost, and the loss kinds already warned about."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    dropped: Counter[tuple[str, str]] = field(default_factory=Counter)
+    exported: Counter[str] = field(default_factory=Counter)
+    warned: set[tuple[str, str]] = field(default_factory=set)
+    # Counting pipelines (span processors, metric exporters) not shut down yet.
+    unfinished: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)
+
+
+@dataclass
+class AmbientState:
+    """Adoption of providers the process installed itself (without configure())."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    # No configure() and no shutdown() yet: after either, the process has said what it
+    # wants and is never second-guessed.
+    allowed: bool = True
+    warned: bool = False  # the one "nothing records" warning was logged
+
+
+@dataclass
+class LogsState:
+    """The record factory ours wraps, whether ours is installed and stamping."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    wrapped: Callable[..., logging.LogRecord] | None = None
+    in_chain: bool = False
+    active: bool = False
+    service_name: str | None = None
+
+
+_NOTHING_YET = object()  # equal to no runtime and no environment: compile at first use
+
+
+@dataclass
+class CacheState:
+    """What is remembered to avoid work or repeated warnings."""
+
+    reported_errors: set[str] = field(default_factory=set)  # contained faults, logged once
+    # (the runtime or environment values they were compiled for, the ASGI exclusions)
+    exclusions: tuple[object, re.Pattern[str] | None] = field(
+        default_factory=lambda: (object(), None)
+    )
+    # The runtime seen last by llm_settings() and its LLM settings.
+    llm_settings: tuple[weakref.ref[Runtime], LlmSettings] | None = None
+
+
+@dataclass
+class LibraryState:
+    setup: SetupState = field(default_factory=SetupState)
+    health: HealthState = field(default_factory=HealthState)
+    ambient: AmbientState = field(default_factory=AmbientState)
+    logs: LogsState = field(default_factory=LogsState)
+    caches: CacheState = field(default_factory=CacheState)
+    # Providers this library made the OpenTelemetry globals. The API sets each global
+    # once per process, so this outlives reset(): it mirrors state reset() cannot undo.
+    installed_globally: list[Any] = field(default_factory=list)
+
+
+STATE = LibraryState()
+
+_reset_hooks: list[Callable[[], None]] = []
+
+
+def on_reset(hook: Callable[[], None]) -> None:
+    """Run ``hook`` at each reset(), before the state is replaced (it may read it)."""
+    _reset_hooks.append(hook)
+
+
+def reset() -> None:
+    """Put the library back as it was at import: not configured, nothing counted,
+    nothing cached. Providers already made global stay so (see ``installed_globally``),
+    and nothing is flushed: what a test left configured is dropped, not shut down."""
+    for hook in _reset_hooks:
+        hook()
+    STATE.setup = SetupState()
+    STATE.health = HealthState()
+    STATE.ambient = AmbientState()
+    STATE.logs = LogsState()
+    STATE.caches = CacheState()
