@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fnmatch
 import json
 import os
 import shutil
@@ -182,31 +183,42 @@ def show(rows: list[dict[str, Any]], verbose: bool) -> None:
                 print(f"      {key} = {str(value)[:150]}")
 
 
-def summarise(rows: list[dict[str, Any]], facts: dict[str, tuple[str, ...]]) -> None:
-    """Per span kind: how many, and which of the facts (backend keys) showed."""
+def summarise(rows: list[dict[str, Any]], facts: dict[str, str]) -> None:
+    """Per span kind: how many spans, their names, and the facts (attribute keys, with
+    ``*`` wildcards, that the backend writes or reads) that showed on them."""
     kinds: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         kinds.setdefault(str(row.get("kind")), []).append(row)
     print("  summary:")
     for kind, spans in sorted(kinds.items()):
-        shown = []
-        for fact, keys in facts.items():
-            values = {str(span["attributes"][key])[:60] for span in spans for key in keys
-                      if span["attributes"].get(key) not in (None, "", "[]")}  # fmt: skip
+        names = sorted({str(span.get("name")) for span in spans})
+        print(f"    {kind}: {len(spans)} spans ({', '.join(names)})")
+        for fact, pattern in facts.items():
+            found = [value for span in spans for key, value in span["attributes"].items()
+                     if fnmatch.fnmatchcase(key, pattern) and value not in (None, "")]  # fmt: skip
+            values = sorted({_brief(value) for value in found})
             if values:
-                shown.append(f"{fact}={'|'.join(sorted(values)[:3])}")
-        print(f"    {kind}: {len(spans)} spans; {'; '.join(shown) or 'nothing GenAI-specific'}")
+                more = f" (+{len(values) - 3})" if len(values) > 3 else ""
+                print(f"      {fact}: {' | '.join(values[:3])}{more}")
+
+
+def _brief(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{key}={_brief(item)}" for key, item in value.items())
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)[:48]
 
 
 PHOENIX_FACTS = {
-    "model": ("llm.model_name", "embedding.model_name"),
-    "prompt_tokens": ("llm.token_count.prompt",),
-    "completion_tokens": ("llm.token_count.completion",),
-    "cost": ("phoenix cost",),
-    "query": ("input.value",),
-    "documents": ("retrieval.documents",),
-    "tool": ("tool.name",),
-    "agent": ("agent.name",),
+    "model": "*.model_name",
+    "prompt tokens": "llm.token_count.prompt",
+    "completion tokens": "llm.token_count.completion",
+    "cost (Phoenix's own prices)": "phoenix cost",
+    "query": "input.value",
+    "document ids": "retrieval.documents.*.document.id",
+    "tool": "tool.name",
+    "agent": "agent.name",
 }
 # Phoenix prices LLM spans itself, from its own model table; the cost is in GraphQL only.
 PHOENIX_COSTS = """{ projects { edges { node { name spans(first: 1000) { edges { node {
@@ -247,7 +259,7 @@ def check_phoenix(latest: bool, data: Path, python: str, verbose: bool) -> None:
         def read() -> list[dict[str, Any]]:
             spans = client.spans.get_spans(project_identifier="default", limit=1000)
             return [{"name": span["name"], "id": span["context"]["span_id"],
-                     "kind": span["attributes"].get("openinference.span.kind", "UNKNOWN"),
+                     "kind": span.get("span_kind"),
                      "attributes": dict(span["attributes"])} for span in spans]  # fmt: skip
 
         rows = wait_for_spans(read)
@@ -261,13 +273,13 @@ def check_phoenix(latest: bool, data: Path, python: str, verbose: bool) -> None:
 
 
 MLFLOW_FACTS = {
-    "model": ("gen_ai.response.model", "gen_ai.request.model"),
-    "tokens": ("mlflow.chat.tokenUsage",),
-    "cost": ("mlflow.llm.cost",),
-    "inputs": ("mlflow.spanInputs",),
-    "outputs": ("mlflow.spanOutputs",),
-    "tool": ("gen_ai.tool.name",),
-    "agent": ("gen_ai.agent.name",),
+    "model": "mlflow.llm.model",
+    "tokens": "mlflow.chat.tokenUsage",
+    "cost (MLflow's own prices)": "mlflow.llm.cost",
+    "inputs": "mlflow.spanInputs",
+    "outputs": "mlflow.spanOutputs",
+    "tool (raw gen_ai.tool.name)": "gen_ai.tool.name",
+    "agent (raw gen_ai.agent.name)": "gen_ai.agent.name",
 }
 
 
