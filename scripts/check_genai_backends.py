@@ -45,8 +45,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ("rag.py", "llm_streaming.py")
 # Attribute fragments worth showing: what a GenAI backend reads or derives.
-INTERESTING = ("gen_ai.", "llm.", "openinference.", "retrieval", "tool", "token", "agent")
-INTERESTING += ("mlflow.span", "mlflow.chat", "mlflow.llm", "input.value", "cost", "phoenix")
+GENAI_FRAGMENTS = ("gen_ai.", "llm.", "openinference.", "retrieval", "tool", "token", "agent")
+BACKEND_FRAGMENTS = ("mlflow.span", "mlflow.chat", "mlflow.llm", "input.value", "cost", "phoenix")
+INTERESTING = GENAI_FRAGMENTS + BACKEND_FRAGMENTS
 STARTUP_TIMEOUT = 180.0  # seconds; both servers run migrations on first start
 INGEST_TIMEOUT = 60.0  # seconds to wait for the spans sent to show up in the API
 # Phoenix binds its OTLP/gRPC receiver to [::]; this keeps it on loopback, then starts it.
