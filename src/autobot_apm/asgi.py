@@ -11,7 +11,9 @@
 
 The span is named ``{method} {route}`` from the route template the framework matched
 (read from the scope after routing), never from the raw path. Health checks are not
-tracked (``excluded_urls``). Lifespan and WebSocket scopes pass through untouched.
+tracked (``excluded_urls``). WebSocket scopes pass through untouched; the lifespan is
+passed through too, watched only to switch FastAPI's own telemetry off at startup and to
+export what is buffered when it shuts down.
 
 FastAPI traces itself once SDK providers exist. The middleware keeps it to one span per
 request, whichever way it is attached: wrapping the app, it sets the ``fastapi.telemetry``

@@ -189,7 +189,7 @@ SETTINGS: tuple[Setting, ...] = (
         ("AUTOBOT_APM_SLOW_QUERY_THRESHOLD",),
         parse_seconds,
         1.0,
-        "Database calls slower than this many seconds get a 'slow_operation' event.",
+        "Database calls slower than this many seconds get an 'autobot_apm.slow_operation' event.",
     ),
     Setting(
         "capture_message_content",

@@ -6,7 +6,10 @@ Exception tree::
      └── ConfigurationError     a setting given to configure() (or read from the
                                 environment) is malformed; raised at configure time only
 
-Nothing else is ever raised into application code. A fault inside the instrumentation
+Beyond it, only a misused tracker raises, and where it is made (at decoration or at the
+``with`` statement), never inside the tracked call: a ``TypeError`` for arguments that are
+code, not data (a keyword the tracker does not know, ``hit=`` that is not callable, a
+tracker applied to something that is not callable). A fault inside the instrumentation
 is caught by :func:`contained`, logged once per place, and swallowed, so the tracked
 call goes on as if it were not tracked. Tests can make such faults loud with
 ``AUTOBOT_APM_STRICT=1`` (the test suite of this project does).

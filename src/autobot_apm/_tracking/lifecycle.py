@@ -1,6 +1,7 @@
 """The life of one tracked call: start, activate, complete, finish, deactivate.
 
-These functions are the only code that starts, activates and ends operations; each
+These functions start, activate and end every tracked call's span (the ASGI middleware's
+server span has its own path, ``_http/request.py``); each
 contains its own faults, so user code never sees them. The trackers' context managers
 (:mod:`.tracker`) and the decorators' wrappers (:mod:`.dispatch`) both call them, which is
 why they live apart from either: neither of those two modules imports the other's callers.

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from opentelemetry import trace as _trace_api
-from opentelemetry.metrics import Counter, Histogram, Meter, UpDownCounter
+from opentelemetry.metrics import Counter, Histogram, Meter
 from opentelemetry.metrics import _internal as _metrics_api
 from opentelemetry.trace import Tracer
 
@@ -26,7 +26,7 @@ from .._sdk.state import on_reset
 from .attributes import metric_number
 from .errors import report_internal_error
 
-InstrumentKind = Literal["histogram", "counter", "updown"]
+InstrumentKind = Literal["histogram", "counter"]
 
 # Semantic-convention bucket boundaries (SEMCONV.md; the SDK's default buckets are sized
 # for milliseconds), with edges added around each shipped alert threshold (5 s for HTTP,
@@ -119,10 +119,6 @@ class Runtime:
         instrument: BoundedCounter = self._lookup(spec)
         return instrument
 
-    def up_down_counter(self, spec: MetricSpec) -> UpDownCounter:
-        instrument: UpDownCounter = self._lookup(spec)
-        return instrument
-
     def _lookup(self, spec: MetricSpec) -> Any:
         return self._instruments.get(spec) or self._create(spec)
 
@@ -141,10 +137,8 @@ def _make_instrument(meter: Meter, spec: MetricSpec) -> Any:
             description=spec.description,
             explicit_bucket_boundaries_advisory=spec.buckets,
         )
-    if spec.kind == "counter":
-        counter = meter.create_counter(spec.name, unit=spec.unit, description=spec.description)
-        return BoundedCounter(counter)
-    return meter.create_up_down_counter(spec.name, unit=spec.unit, description=spec.description)
+    counter = meter.create_counter(spec.name, unit=spec.unit, description=spec.description)
+    return BoundedCounter(counter)
 
 
 current: Runtime | None = None
