@@ -24,8 +24,8 @@ from autobot_apm._demo.cluster import Cluster, DemoError
 from autobot_apm._demo.progress import Progress
 from autobot_apm._demo.report import failed_request, full_request, slow_queries, traces
 from autobot_apm._demo.summary import Line, summary_lines
-from autobot_apm._demo.table import render_table
 from autobot_apm._demo.traffic import SCENARIO, Call, describe, plan, send
+from autobot_apm._sdk.console.aligned import render_table
 from autobot_apm.receiver import ReceivedEvent, ReceivedMetric, ReceivedPoint, ReceivedSpan
 from support import cluster_pids
 

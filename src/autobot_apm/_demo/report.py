@@ -11,10 +11,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from .._sdk.console import render_trace_tree
+from .._sdk.console.aligned import render_table
 from .._sdk.console.text import format_nanos, format_seconds, paint
 from ..receiver import ReceivedMetric, ReceivedSpan
 from .summary import SLOW_EVENT, Line, summary_lines
-from .table import render_table
 
 Trace = list[ReceivedSpan]
 

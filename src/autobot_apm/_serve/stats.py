@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .._demo.table import render_table
+from .._sdk.console.aligned import render_table
 from .._sdk.console.text import format_number, format_seconds
 from ..receiver import ReceivedSpan
 from .assembly import Clock, service_of

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from .._sdk.console.text import paint
+from .text import paint
 
 Column = tuple[str, str]  # (header, "<" for text or ">" for numbers)
 
