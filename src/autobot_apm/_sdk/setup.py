@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import atexit
 import logging
-import multiprocessing.util
 import os
 import threading
 import time
@@ -16,6 +14,7 @@ from opentelemetry import metrics, trace
 from .._tracking import runtime as _runtime
 from .._version import VERSION
 from . import ambient as _ambient
+from . import fork as _fork  # registers what a forked child rebuilds
 from . import health as _health
 from . import logs as _logs
 from .providers import build_meter_provider, build_resource, build_tracer_provider
@@ -111,69 +110,8 @@ def configure(
         _runtime.install(runtime)
 
 
-def _rebuild_in_child() -> None:
-    """After ``os.fork()``: trust nothing of ours that was copied mid-operation.
-
-    A thread of the parent may have held an SDK lock (a metric aggregation, a span
-    queue) at the instant of the fork; the child's copy of that lock stays held forever
-    and its first tracked call would hang. So the child gets new locks and, when this
-    library built the providers, new providers of its own (with a new
-    ``service.instance.id``). Providers the application installed are the application's:
-    they are used as they are, and the SDK's own after-fork handling applies to them.
-    """
-    global _lock
-    _lock = threading.Lock()
-    _health.reset_after_fork()
-    _ambient.reset_after_fork()
-    settings: Settings | None = _state["settings"]
-    if settings is None or settings.disabled or not _state["owned"]:
-        return
-    try:
-        _state["owned"] = ()
-        tracer_provider, meter_provider = _child_providers(settings)
-        runtime = _runtime.Runtime(
-            tracer_provider.get_tracer(INSTRUMENTATION_SCOPE, VERSION),
-            meter_provider.get_meter(INSTRUMENTATION_SCOPE, VERSION),
-            settings,
-        )
-        _health.register_self_metrics(runtime.meter)
-        _runtime.install(runtime)
-    except Exception as exc:  # the child runs untracked rather than not at all
-        _runtime.install(None)
-        logger.warning("autobot-apm: telemetry off in forked child %d: %r", os.getpid(), exc)
-
-
-def _child_providers(settings: Settings) -> tuple[trace.TracerProvider, metrics.MeterProvider]:
-    """Fresh providers for a forked child, owned (and flushed at its exit) by it."""
-    resource = build_resource(settings)
-    tracer_provider = build_tracer_provider(settings, resource)
-    meter_provider = build_meter_provider(settings, resource)
-    _state["owned"] = (tracer_provider, meter_provider)
-    return tracer_provider, meter_provider
-
-
-os.register_at_fork(after_in_child=_rebuild_in_child)
-
-
-class _ForkHook:
-    """Anchor object for multiprocessing's after-fork registry (it keeps weak references)."""
-
-
-_fork_hook = _ForkHook()
-
-
 def _flush_at_exit() -> None:
-    """Flush at interpreter exit, and at the exit of multiprocessing's forked children.
-
-    A child forked by multiprocessing leaves through ``os._exit``, which skips atexit;
-    multiprocessing runs its own finalizers first, so the flush is registered there too.
-    """
-    atexit.register(shutdown)
-    multiprocessing.util.register_after_fork(_fork_hook, _register_child_flush)
-
-
-def _register_child_flush(_: object) -> None:
-    multiprocessing.util.Finalize(None, shutdown, exitpriority=100)
+    _fork.flush_at_exit(shutdown)
 
 
 def is_configured() -> bool:

@@ -1,0 +1,99 @@
+"""What a forked child rebuilds, and how forked children flush at exit.
+
+``os.fork()`` copies the whole process, in the middle of whatever its other threads were
+doing: a lock one of them held at that instant stays held forever in the child, and an
+exporter's connection is shared with the parent. So the child trusts nothing this
+library owns: at the fork it gets new locks and, when configure() built the providers,
+new providers (with exporters, processors and metric readers of their own, and a new
+``service.instance.id``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import multiprocessing.util
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from opentelemetry import metrics, trace
+
+from .._tracking import runtime as _runtime
+from .._version import VERSION
+from . import ambient as _ambient
+from . import health as _health
+from .providers import build_meter_provider, build_resource, build_tracer_provider
+from .settings import Settings
+
+logger = logging.getLogger("autobot_apm")
+
+
+def rebuild_in_child() -> None:
+    """After ``os.fork()``: trust nothing of ours that was copied mid-operation.
+
+    A thread of the parent may have held an SDK lock (a metric aggregation, a span
+    queue) at the instant of the fork; the child's copy of that lock stays held forever
+    and its first tracked call would hang. So the child gets new locks and, when this
+    library built the providers, new providers of its own (with a new
+    ``service.instance.id``). Providers the application installed are the application's:
+    they are used as they are, and the SDK's own after-fork handling applies to them.
+    """
+    from . import setup as _setup  # imported by now; setup imports this module
+
+    _setup._lock = threading.Lock()
+    _health.reset_after_fork()
+    _ambient.reset_after_fork()
+    state = _setup._state
+    settings: Settings | None = state["settings"]
+    if settings is None or settings.disabled or not state["owned"]:
+        return
+    try:
+        state["owned"] = ()
+        tracer_provider, meter_provider = _child_providers(settings, state)
+        runtime = _runtime.Runtime(
+            tracer_provider.get_tracer(_ambient.INSTRUMENTATION_SCOPE, VERSION),
+            meter_provider.get_meter(_ambient.INSTRUMENTATION_SCOPE, VERSION),
+            settings,
+        )
+        _health.register_self_metrics(runtime.meter)
+        _runtime.install(runtime)
+    except Exception as exc:  # the child runs untracked rather than not at all
+        _runtime.install(None)
+        logger.warning("autobot-apm: telemetry off in forked child %d: %r", os.getpid(), exc)
+
+
+def _child_providers(
+    settings: Settings, state: dict[str, Any]
+) -> tuple[trace.TracerProvider, metrics.MeterProvider]:
+    """Fresh providers for a forked child, owned (and flushed at its exit) by it."""
+    resource = build_resource(settings)
+    tracer_provider = build_tracer_provider(settings, resource)
+    meter_provider = build_meter_provider(settings, resource)
+    state["owned"] = (tracer_provider, meter_provider)
+    return tracer_provider, meter_provider
+
+
+os.register_at_fork(after_in_child=rebuild_in_child)
+
+
+class _ForkHook:
+    """Anchor object for multiprocessing's after-fork registry (it keeps weak references)."""
+
+
+_fork_hook = _ForkHook()
+
+
+def flush_at_exit(shutdown: Callable[[], object]) -> None:
+    """Flush at interpreter exit, and at the exit of multiprocessing's forked children.
+
+    A child forked by multiprocessing leaves through ``os._exit``, which skips atexit;
+    multiprocessing runs its own finalizers first, so the flush is registered there too.
+    """
+    atexit.register(shutdown)
+
+    def register_child_flush(_: object) -> None:
+        multiprocessing.util.Finalize(None, shutdown, exitpriority=100)
+
+    multiprocessing.util.register_after_fork(_fork_hook, register_child_flush)
