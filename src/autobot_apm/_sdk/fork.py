@@ -50,6 +50,7 @@ def rebuild_in_child() -> None:
     if settings is None or settings.disabled or not state["owned"]:
         return
     try:
+        _silence_inherited(state["owned"])
         state["owned"] = ()
         tracer_provider, meter_provider = _child_providers(settings, state)
         runtime = _runtime.Runtime(
@@ -62,6 +63,27 @@ def rebuild_in_child() -> None:
     except Exception as exc:  # the child runs untracked rather than not at all
         _runtime.install(None)
         logger.warning("autobot-apm: telemetry off in forked child %d: %r", os.getpid(), exc)
+
+
+def _silence_inherited(providers: tuple[Any, ...]) -> None:
+    """Stop the metric readers of the parent's providers, copied into this child.
+
+    Those providers stay the global ones (the API sets a global once per process), and
+    the SDK restarts their periodic reader after the fork. Its next collection would
+    read aggregations copied mid-update, behind locks a parent thread may hold (a hang),
+    and send the parent's measurements again under this child's instance id. So their
+    readers collect nothing from now on; the child's new provider reports its calls.
+    """
+    for provider in providers:
+        for reader in getattr(provider, "_metric_readers", ()):
+            reader._set_collect_callback(_collect_nothing)
+            stopped = threading.Event()  # new: the copied one's lock may be held
+            stopped.set()
+            reader._shutdown_event = stopped  # the restarted ticker ends at once
+
+
+def _collect_nothing(*_: object, **__: object) -> None:
+    return None
 
 
 def _child_providers(
