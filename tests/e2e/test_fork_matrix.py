@@ -332,3 +332,52 @@ def test_gunicorn_preload_workers(tmp_path, receiver, worker_class, protocol):
     workers = set().union(*instances.values())
     assert GUNICORN_WORKERS == len(workers)
     assert not master & workers
+
+
+APP_OWNED = r"""
+import os, sys
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+import autobot_apm as apm
+
+provider = TracerProvider(resource=Resource.create({"service.name": "app-owned"}))
+exporter = OTLPSpanExporter(endpoint=os.environ["ENDPOINT"] + "/v1/traces")
+provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=60_000))
+trace.set_tracer_provider(provider)
+apm.configure(metric_export_interval=600)
+with apm.track_cache("parent"):
+    pass
+pid = os.fork()
+if pid == 0:
+    with apm.track_cache("child"):
+        pass
+    provider.shutdown()  # the application's provider: the application flushes it
+    os._exit(0)
+os.waitpid(pid, 0)
+provider.shutdown()
+"""
+
+
+def test_providers_the_application_owns_are_left_as_they_are(tmp_path, receiver):
+    """With the application's own TracerProvider, a forked child tracks through that same
+    provider (autobot-apm rebuilds only what it built); the SDK's after-fork handling gives
+    the child's spans an instance id of their own."""
+    script = tmp_path / "app_owned.py"
+    script.write_text(APP_OWNED)
+    env = {**os.environ, "ENDPOINT": receiver.http_endpoint}
+    with subprocess.Popen(
+        [sys.executable, str(script)], env=env, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    ) as process:  # fmt: skip
+        try:
+            _, stderr = process.communicate(timeout=RUN_LIMIT_S)
+        finally:
+            _kill_group(process)
+    assert 0 == process.returncode, stderr
+
+    spans = _spans_named(receiver, {"get parent", "get child"})
+    assert {"app-owned"} == {span.resource["service.name"] for span in spans.values()}
+    assert _instance(spans["get parent"]) != _instance(spans["get child"])

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
+from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 
 from .._tracking import runtime as _runtime
 from .._version import VERSION
@@ -50,15 +52,22 @@ def rebuild_in_child() -> None:
     if settings is None or settings.disabled or not state["owned"]:
         return
     try:
-        _silence_inherited(state["owned"])
+        inherited: tuple[Any, ...] = state["owned"]
+        _silence_inherited(inherited)
         state["owned"] = ()
-        tracer_provider, meter_provider = _child_providers(settings, state)
+        tracer_provider, meter_provider = _child_providers(settings, inherited)
+        state["owned"] = tuple(p for p in (tracer_provider, meter_provider) if p is not None)
         runtime = _runtime.Runtime(
-            tracer_provider.get_tracer(_ambient.INSTRUMENTATION_SCOPE, VERSION),
-            meter_provider.get_meter(_ambient.INSTRUMENTATION_SCOPE, VERSION),
+            (tracer_provider or trace.get_tracer_provider()).get_tracer(
+                _ambient.INSTRUMENTATION_SCOPE, VERSION
+            ),
+            (meter_provider or metrics.get_meter_provider()).get_meter(
+                _ambient.INSTRUMENTATION_SCOPE, VERSION
+            ),
             settings,
         )
-        _health.register_self_metrics(runtime.meter)
+        if meter_provider is not None:  # the application's meter has them since configure()
+            _health.register_self_metrics(runtime.meter)
         _runtime.install(runtime)
     except Exception as exc:  # the child runs untracked rather than not at all
         _runtime.install(None)
@@ -87,13 +96,16 @@ def _collect_nothing(*_: object, **__: object) -> None:
 
 
 def _child_providers(
-    settings: Settings, state: dict[str, Any]
-) -> tuple[trace.TracerProvider, metrics.MeterProvider]:
-    """Fresh providers for a forked child, owned (and flushed at its exit) by it."""
+    settings: Settings, inherited: tuple[Any, ...]
+) -> tuple[SdkTracerProvider | None, SdkMeterProvider | None]:
+    """Fresh providers for a forked child, for those configure() built; None for those
+    the application installed (configure() adopted the global ones, which stay in use)."""
     resource = build_resource(settings)
-    tracer_provider = build_tracer_provider(settings, resource)
-    meter_provider = build_meter_provider(settings, resource)
-    state["owned"] = (tracer_provider, meter_provider)
+    tracer_provider = meter_provider = None
+    if any(isinstance(provider, SdkTracerProvider) for provider in inherited):
+        tracer_provider = build_tracer_provider(settings, resource)
+    if any(isinstance(provider, SdkMeterProvider) for provider in inherited):
+        meter_provider = build_meter_provider(settings, resource)
     return tracer_provider, meter_provider
 
 
