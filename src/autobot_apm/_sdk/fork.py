@@ -85,10 +85,13 @@ def _silence_inherited(providers: tuple[Any, ...]) -> None:
     """
     for provider in providers:
         for reader in getattr(provider, "_metric_readers", ()):
-            reader._set_collect_callback(_collect_nothing)
-            stopped = threading.Event()  # new: the copied one's lock may be held
-            stopped.set()
-            reader._shutdown_event = stopped  # the restarted ticker ends at once
+            try:  # the SDK's private state: a change there must not cost the child's rebuild
+                reader._set_collect_callback(_collect_nothing)
+                stopped = threading.Event()  # new: the copied one's lock may be held
+                stopped.set()
+                reader._shutdown_event = stopped  # the restarted ticker ends at once
+            except Exception as exc:
+                logger.debug("autobot-apm: could not stop an inherited reader: %r", exc)
 
 
 def _collect_nothing(*_: object, **__: object) -> None:
