@@ -5,14 +5,14 @@ import threading
 import pytest
 
 import autobot_apm as apm
-from autobot_apm._sdk import setup as _setup
+from autobot_apm._sdk.state import STATE
 from autobot_apm._tracking import runtime as _runtime
 
 WAIT = 10  # seconds; a bound on waits for events that the code under test sets
 
 
 class SignallingLock:
-    """Stand-in for setup._lock that tells the test when a thread must wait for it."""
+    """Stand-in for STATE.setup.lock that tells the test when a thread must wait for it."""
 
     def __init__(self, on_contention):
         self._inner = threading.Lock()
@@ -71,7 +71,7 @@ def test_configure_and_shutdown_from_two_threads(monkeypatch, clean_slate, pause
     if paused == "shutdown":
         configure()
     at_install, progressed = threading.Event(), threading.Event()
-    monkeypatch.setattr(_setup, "_lock", SignallingLock(progressed.set))
+    monkeypatch.setattr(STATE.setup, "lock", SignallingLock(progressed.set))
     real_install = _runtime.install
 
     def pausing_install(runtime):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import atexit
 import logging
-import multiprocessing.util
 import os
 import threading
 import time
@@ -17,6 +15,7 @@ from .._tracking import runtime as _runtime
 from .._version import VERSION
 from ..sampler import sampler_from_setting
 from . import ambient as _ambient
+from . import fork as _fork  # registers what a forked child rebuilds
 from . import health as _health
 from . import logs as _logs
 from .providers import build_meter_provider, build_resource, build_tracer_provider
@@ -27,7 +26,6 @@ logger = logging.getLogger("autobot_apm")
 
 INSTRUMENTATION_SCOPE = _ambient.INSTRUMENTATION_SCOPE
 
-_lock = threading.Lock()
 # What configure() set up lives in STATE.setup. STATE.installed_globally holds the
 # providers this library made global: the API allows setting them once per process, so
 # after shutdown() a new configure() builds fresh providers for its own use and leaves
@@ -86,7 +84,7 @@ def configure(
     """
     arguments = {name: value for name, value in locals().items() if value is not None}
     settings = resolve(arguments)
-    with _lock:
+    with STATE.setup.lock:
         state = STATE.setup
         if state.settings is not None:
             _warn_if_changed(state.settings, settings)
@@ -113,69 +111,8 @@ def configure(
         _runtime.install(runtime)
 
 
-def _rebuild_in_child() -> None:
-    """After ``os.fork()``: trust nothing of ours that was copied mid-operation.
-
-    A thread of the parent may have held an SDK lock (a metric aggregation, a span
-    queue) at the instant of the fork; the child's copy of that lock stays held forever
-    and its first tracked call would hang. So the child gets new locks and, when this
-    library built the providers, new providers of its own (with a new
-    ``service.instance.id``). Providers the application installed are the application's:
-    they are used as they are, and the SDK's own after-fork handling applies to them.
-    """
-    global _lock
-    _lock = threading.Lock()
-    _health.reset_after_fork()
-    _ambient.reset_after_fork()
-    settings = STATE.setup.settings
-    if settings is None or settings.disabled or not STATE.setup.owned:
-        return
-    try:
-        STATE.setup.owned = ()
-        tracer_provider, meter_provider = _child_providers(settings)
-        runtime = _runtime.Runtime(
-            tracer_provider.get_tracer(INSTRUMENTATION_SCOPE, VERSION),
-            meter_provider.get_meter(INSTRUMENTATION_SCOPE, VERSION),
-            settings,
-        )
-        _health.register_self_metrics(runtime.meter)
-        _runtime.install(runtime)
-    except Exception as exc:  # the child runs untracked rather than not at all
-        _runtime.install(None)
-        logger.warning("autobot-apm: telemetry off in forked child %d: %r", os.getpid(), exc)
-
-
-def _child_providers(settings: Settings) -> tuple[trace.TracerProvider, metrics.MeterProvider]:
-    """Fresh providers for a forked child, owned (and flushed at its exit) by it."""
-    resource = build_resource(settings)
-    tracer_provider = build_tracer_provider(settings, resource)
-    meter_provider = build_meter_provider(settings, resource)
-    STATE.setup.owned = (tracer_provider, meter_provider)
-    return tracer_provider, meter_provider
-
-
-os.register_at_fork(after_in_child=_rebuild_in_child)
-
-
-class _ForkHook:
-    """Anchor object for multiprocessing's after-fork registry (it keeps weak references)."""
-
-
-_fork_hook = _ForkHook()
-
-
 def _flush_at_exit() -> None:
-    """Flush at interpreter exit, and at the exit of multiprocessing's forked children.
-
-    A child forked by multiprocessing leaves through ``os._exit``, which skips atexit;
-    multiprocessing runs its own finalizers first, so the flush is registered there too.
-    """
-    atexit.register(shutdown)
-    multiprocessing.util.register_after_fork(_fork_hook, _register_child_flush)
-
-
-def _register_child_flush(_: object) -> None:
-    multiprocessing.util.Finalize(None, shutdown, exitpriority=100)
+    _fork.flush_at_exit(shutdown)
 
 
 def is_configured() -> bool:
@@ -189,7 +126,7 @@ def shutdown(timeout: float | None = None) -> bool:
     Returns True when everything was flushed in time. Tracked calls after shutdown run
     untracked. Registered to run at interpreter exit by configure().
     """
-    with _lock:
+    with STATE.setup.lock:
         state = STATE.setup
         settings, owned, sampler = state.settings, state.owned, state.sampler
         pending = _health.unfinished() if owned else []  # not those of a later configure()
@@ -214,7 +151,7 @@ def flush(timeout: float | None = None) -> bool:
     For servers that may end without running atexit: uvicorn, stopped with SIGTERM,
     re-raises the signal with the default handler once its graceful shutdown is done.
     """
-    with _lock:
+    with STATE.setup.lock:
         settings, owned = STATE.setup.settings, STATE.setup.owned
     if settings is None or not owned:
         return True

@@ -39,6 +39,8 @@ class SetupState:
 
     settings: Settings | None = None  # None: not configured (or shut down)
     owned: tuple[Any, ...] = ()  # providers this library built, flushed by shutdown()
+    # Held by configure() and shutdown() while they change the settings and the runtime.
+    lock: threading.Lock = field(default_factory=threading.Lock, compare=False)
     sampler: Any = None  # the background sampler configure(sampler=...) started
     logs: Any = None  # the LoggingSetup of configure(logging=...)
     atexit_registered: bool = False
