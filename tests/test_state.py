@@ -3,12 +3,17 @@
 import ast
 import logging
 
+import httpx
 import pytest
+import requests
+import wrapt
 
 import autobot_apm as apm
-from autobot_apm import testing
+from autobot_apm import http_client, testing
+from autobot_apm._http import fastapi as _fastapi
 from autobot_apm._http.exclusions import is_excluded_request
 from autobot_apm._llm.settings import llm_settings
+from autobot_apm._privacy import sql as _sql
 from autobot_apm._sdk import health, logs, state
 from autobot_apm._sdk.state import STATE, LibraryState
 from autobot_apm._tracking import errors
@@ -22,9 +27,30 @@ REBOUND_ELSEWHERE = {
     "autobot_apm._tracking.runtime",
     # The fork lock of configure() (its after-fork handling moves to a module of its own).
     "autobot_apm._sdk.setup",
-    # The SQL summary's last-long-text caches: outside this change, to follow.
-    "autobot_apm._privacy.sql",
 }
+
+# Module-level mutable containers (besides ``__all__``), and why they are not in STATE.
+MUTABLE_ELSEWHERE = {
+    # The hooks reset() runs, registered when each module is imported.
+    ("autobot_apm._sdk.state", "_reset_hooks"),
+    # The runtime list every tracked call reads, and callbacks registered at import.
+    ("autobot_apm._tracking.runtime", "active"),
+    ("autobot_apm._tracking.runtime", "_on_configure"),
+    # The sampler imports nothing of the package: its hubs stay its own.
+    ("autobot_apm.sampler._instruments", "_hubs"),
+    ("autobot_apm.sampler._instruments", "_lock"),
+    # Outside this change, to follow: the observed pools, the parsed Host values.
+    ("autobot_apm._sdk.pools", "_pools"),
+    ("autobot_apm._sdk.pools", "_lock"),
+    ("autobot_apm._http.attributes", "_authorities"),
+}
+_MUTABLE_MAKERS = {"set", "dict", "list", "Counter", "WeakValueDictionary", "WeakSet"}
+_MUTABLE_MAKERS |= {"WeakKeyDictionary", "deque", "defaultdict", "Lock", "RLock"}
+_LONG_SQL = "SELECT a FROM t WHERE b IN (" + ", ".join(map(str, range(1000))) + ")"
+
+
+def _tracked_original() -> None:
+    """A function track_api wrapped (its wrapper outlives reset(), and so does this)."""
 
 
 def _make_everything_dirty() -> None:
@@ -40,6 +66,11 @@ def _make_everything_dirty() -> None:
     llm_settings(capture.runtime)
     STATE.setup.settings = capture.runtime.settings
     STATE.ambient.allowed = False
+    for query in ("SELECT 1", _LONG_SQL):
+        _sql.sanitize_sql(query)
+        _sql.summarize_sql(query)
+    _fastapi.warn_tracked_above(_tracked_original, "/dirty")
+    http_client.instrument_http_clients()
 
 
 def test_reset_returns_every_piece_to_import_time():
@@ -59,10 +90,46 @@ def test_reset_returns_every_piece_to_import_time():
     )
     assert fresh.caches.exclusions[1] is STATE.caches.exclusions[1] is None
     assert (set(), None) == (STATE.caches.reported_errors, STATE.caches.llm_settings)
+    assert (set(), ("", "", ""), ("", "", None)) == (
+        STATE.caches.fastapi_warned,
+        STATE.caches.sql_cleaned,
+        STATE.caches.sql_analyzed,
+    )
+    assert (0, 0) == (_sql._clean_cached.cache_info()[3], _sql._analyze_cached.cache_info()[3])
     assert {"exported": {}, "dropped": {}} == apm.telemetry_health()
     assert (None, []) == (_runtime.current, _runtime.active)
     assert not apm.is_configured()
     assert original_factory is logging.getLogRecordFactory()
+    assert (False, {}) == (STATE.http_clients.enabled, STATE.http_clients.patched)
+    for client in (httpx.Client, httpx.AsyncClient, requests.Session):
+        assert not isinstance(vars(client)["send"], wrapt.FunctionWrapper), client
+
+
+def test_reset_keeps_what_it_cannot_undo():
+    """The wrapt import hooks and the functions track_api wrapped outlive reset(), and
+    the HTTP clients are instrumented again by the next call."""
+    _fastapi.remember_tracked_original(_tracked_original)
+    http_client.instrument_http_clients()
+    state.reset()
+    assert _fastapi._is_tracked_original(_tracked_original)
+    assert {"httpx", "requests"} <= STATE.http_import_hooks
+    http_client.instrument_http_clients()
+    try:
+        assert isinstance(vars(httpx.Client)["send"], wrapt.FunctionWrapper)
+    finally:
+        http_client.uninstrument_http_clients()
+
+
+def test_a_long_query_is_cleaned_again_after_reset(monkeypatch: pytest.MonkeyPatch):
+    """The last long SQL text is remembered in STATE.caches, and reset() forgets it."""
+    cleaned = []
+    monkeypatch.setattr(_sql, "clean", lambda text, dialect: cleaned.append(text) or "x")
+    _sql.sanitize_sql(_LONG_SQL)
+    _sql.sanitize_sql(_LONG_SQL)
+    state.reset()
+    _sql.sanitize_sql(_LONG_SQL)
+    assert 2 == len(cleaned)
+    assert STATE.caches.sql_cleaned[0] == _LONG_SQL
 
 
 def test_a_reported_fault_is_reported_again_after_reset(
@@ -113,3 +180,38 @@ def _modules_rebinding_globals() -> set[str]:
 def test_no_other_module_keeps_state_in_rebound_globals():
     """State lives in STATE: a ``global`` statement elsewhere is state out of its home."""
     assert set() == _modules_rebinding_globals() - REBOUND_ELSEWHERE
+
+
+def _is_mutable_maker(value: ast.expr | None) -> bool:
+    if isinstance(value, ast.List | ast.Dict | ast.Set):
+        return True
+    if not isinstance(value, ast.Call):
+        return False
+    called = value.func
+    name = called.id if isinstance(called, ast.Name) else getattr(called, "attr", None)
+    return name in _MUTABLE_MAKERS
+
+
+def _mutable_module_globals() -> set[tuple[str, str]]:
+    """(module, name) of each container or lock a module builds at its top level."""
+    found = set()
+    for module, (path, _) in module_files(PACKAGE_DIR).items():
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.Assign):
+                targets, value = node.targets, node.value
+            elif isinstance(node, ast.AnnAssign):
+                targets, value = [node.target], node.value
+            else:
+                continue
+            for target in targets:
+                name = target.id if isinstance(target, ast.Name) else ""
+                constant = name.lstrip("_").isupper() or name == "__all__"
+                if name and not constant and _is_mutable_maker(value):
+                    found.add((module, name))
+    return found
+
+
+def test_no_other_module_keeps_state_in_mutable_globals():
+    """A set or dict filled at run time is state too, even without ``global``."""
+    assert set() == _mutable_module_globals() - MUTABLE_ELSEWHERE
+    assert set() == MUTABLE_ELSEWHERE - _mutable_module_globals(), "stale allow-list"

@@ -19,13 +19,13 @@ while they send telemetry) are not tracked, so exporting never makes more teleme
 from __future__ import annotations
 
 import sys
-import threading
 from types import ModuleType
 from typing import Any, Final
 
 import wrapt
 
 from ._http.client_spans import HttpClientTracker, tracker_for
+from ._sdk.state import STATE, on_reset
 from .propagation import inject
 
 __all__ = ["HttpClientTracker", "instrument_http_clients", "uninstrument_http_clients"]
@@ -37,11 +37,8 @@ _TARGETS: Final = (
     ("requests", "Session", "send", False),
 )
 
-_lock = threading.RLock()  # import hooks may run while instrument_http_clients() holds it
-_state: dict[str, bool] = {"enabled": False}
-_hooked_modules: set[str] = set()
-# (class, method name) -> (the original function, the wrapper installed in its place)
-_patched: dict[tuple[type, str], tuple[Any, Any]] = {}
+# What is on and what is patched: STATE.http_clients (reset() uninstruments); the
+# libraries with an import hook: STATE.http_import_hooks.
 
 
 def instrument_http_clients() -> None:
@@ -51,43 +48,51 @@ def instrument_http_clients() -> None:
     libraries not imported yet are not imported by this call: they are instrumented
     when the application imports them. Call it once at start-up, next to configure().
     """
-    with _lock:
-        if _state["enabled"]:
+    clients = STATE.http_clients
+    with clients.lock:
+        if clients.enabled:
             return
-        _state["enabled"] = True
+        clients.enabled = True
+        hooked = STATE.http_import_hooks
         for module_name in sorted({target[0] for target in _TARGETS}):
-            if module_name not in _hooked_modules:
-                _hooked_modules.add(module_name)
+            if module_name not in hooked:
+                hooked.add(module_name)
                 wrapt.register_post_import_hook(_on_import, module_name)
             elif module_name in sys.modules:
-                _patch(sys.modules[module_name])
+                _patch(sys.modules[module_name], clients.patched)
 
 
 def uninstrument_http_clients() -> None:
     """Undo :func:`instrument_http_clients`: clients send requests untracked again."""
-    with _lock:
-        _state["enabled"] = False
-        for (owner, method), (original, wrapper) in list(_patched.items()):
+    clients = STATE.http_clients
+    with clients.lock:
+        clients.enabled = False
+        for (owner, method), (original, wrapper) in list(clients.patched.items()):
             if owner.__dict__.get(method) is wrapper:
                 setattr(owner, method, original)
-            del _patched[(owner, method)]
+            del clients.patched[(owner, method)]
+
+
+# reset() forgets what was patched: unpatch first, so that nothing stays patched unknown.
+on_reset(uninstrument_http_clients)
 
 
 def _on_import(module: ModuleType) -> None:
-    with _lock:
-        if _state["enabled"]:
-            _patch(module)
+    clients = STATE.http_clients
+    with clients.lock:
+        if clients.enabled:
+            _patch(module, clients.patched)
 
 
-def _patch(module: ModuleType) -> None:
+def _patch(module: ModuleType, patched: dict[tuple[type, str], tuple[Any, Any]]) -> None:
     for module_name, class_name, method, is_async in _TARGETS:
         owner = getattr(module, class_name, None) if module.__name__ == module_name else None
         original = owner.__dict__.get(method) if isinstance(owner, type) else None
-        if owner is None or original is None or (owner, method) in _patched:
+        if owner is None or original is None or (owner, method) in patched:
             continue
         wrapper = wrapt.FunctionWrapper(original, _send_async if is_async else _send)
         setattr(owner, method, wrapper)
-        _patched[(owner, method)] = (original, wrapper)
+        patched[(owner, method)] = (original, wrapper)
 
 
 def _send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

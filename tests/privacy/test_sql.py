@@ -431,10 +431,7 @@ def _work_of(run: Callable[[], object], monkeypatch: pytest.MonkeyPatch) -> _Wor
         patch.setattr(_lexer, "_LITERALS", literals)
         bodies = {quote: _CountingPattern(p, work) for quote, p in _STANDARD_BODIES.items()}
         patch.setattr(_lexer, "_STANDARD_BODIES", bodies)
-        _sql._clean_cached.cache_clear()
-        _sql._analyze_cached.cache_clear()
-        patch.setattr(_sql, "_last_long", ("", False, ""), raising=False)
-        patch.setattr(_sql, "_last_long_analysis", ("", None), raising=False)
+        _sql.forget_cached_queries()
 
         def count(frame: object, event: str, arg: object) -> None:
             if event in ("call", "c_call"):

@@ -18,25 +18,21 @@ from __future__ import annotations
 
 import logging
 import sys
-import weakref
 from collections.abc import Iterable
 from contextlib import suppress
 from typing import Any, Final
 
+from .._sdk.state import STATE
+
 logger = logging.getLogger("autobot_apm")
 
 _TELEMETRY_OFF: Final = {"tracing": False, "metrics": False, "logs": False}
-_warned: set[int] = set()
-# The functions track_api has decorated, as they were before, by id: a route whose
-# endpoint is one of them runs the function without its tracking. (By id, because the
-# wrapper compares and hashes equal to the function it wraps.)
-_tracked_originals: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
 
 
 def remember_tracked_original(fn: object) -> None:
     # A callable without weak references (a builtin) is no route endpoint to check.
     with suppress(TypeError):
-        _tracked_originals[id(fn)] = fn
+        STATE.track_api_originals[id(fn)] = fn
 
 
 def is_fastapi_app(app: object) -> bool:
@@ -57,8 +53,9 @@ def switch_off_native_telemetry(app: object, middleware_class: type) -> None:
         config.update(_TELEMETRY_OFF)
     native = vars(app).get("_native_telemetry")
     enabled = getattr(native, "enabled", None)
-    if callable(enabled) and enabled() and id(app) not in _warned:
-        _warned.add(id(app))
+    warned = STATE.caches.fastapi_warned
+    if callable(enabled) and enabled() and id(app) not in warned:
+        warned.add(id(app))
         logger.warning(
             "autobot-apm: could not switch off FastAPI's own telemetry for this app; its "
             "server spans are enriched instead of replaced. Build the app with "
@@ -75,9 +72,10 @@ def warn_routes_tracked_above(app: object) -> None:
 
 
 def warn_tracked_above(endpoint: object, path: str) -> None:
-    if id(endpoint) in _warned:
+    warned = STATE.caches.fastapi_warned
+    if id(endpoint) in warned:
         return
-    _warned.add(id(endpoint))
+    warned.add(id(endpoint))
     logger.warning(
         "autobot-apm: @track_api is stacked above the route decorator of %s (%s): the "
         "framework registered the undecorated function, so track_api never runs for "
@@ -106,7 +104,7 @@ def check_route_order(fn: object) -> None:
 
 
 def _is_tracked_original(endpoint: object) -> bool:
-    return _tracked_originals.get(id(endpoint)) is endpoint
+    return STATE.track_api_originals.get(id(endpoint)) is endpoint
 
 
 def _routes(app: object) -> list[Any]:

@@ -3,7 +3,8 @@
 Everything here runs on the hot path of a tracked database call, so it is regex driven,
 cached where the same text repeats, and never raises: text it cannot understand yields
 something safe (``?`` for anything that might be data), never the raw text. This
-module holds the guarded entry points and their caches; the work is done in
+module holds the guarded entry points and their caches (the last long text's in
+``STATE.caches``); the work is done in
 ``_sql_lexer`` (literals and comments), ``_sql_summary`` (operations and their
 targets) and ``_redis``.
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import functools
 from typing import NamedTuple
 
+from .._sdk.state import STATE, on_reset
 from .._tracking.attributes import safe_str
 from .._tracking.errors import contained
 from .query_text import SCAN_LIMIT, cut_at_word, join_within
@@ -51,27 +53,24 @@ def _clean_cached(text: str, dialect: str) -> str:
     return clean(text, dialect)
 
 
-# The last long text cleaned, and its result. One tracked call reads its query three
-# times (summary, operation and collection, sanitized text): a long text, too big for
-# the cache, is still cleaned only once. One slot holds at most one capped text.
-_last_long: tuple[str, object, str] = ("", GENERIC, "")
-
-
 def _query_text(query: object) -> str:
     """``query`` as text, cut to :data:`SCAN_LIMIT` before anything reads it."""
     return safe_str(query, "")[:SCAN_LIMIT]  # an SQLAlchemy TextClause renders its SQL
 
 
 def _cleaned(query: object, dialect: str = GENERIC) -> str:
-    global _last_long
     text = _query_text(query)
     if len(text) <= _CACHEABLE_LENGTH:
         return _clean_cached(text, dialect)
-    last_text, last_dialect, last_result = _last_long  # one read: safe across threads
+    # The last long text cleaned, and its result. One tracked call reads its query three
+    # times (summary, operation and collection, sanitized text): a long text, too big for
+    # the cache, is still cleaned only once. One slot holds at most one capped text.
+    caches = STATE.caches
+    last_text, last_dialect, last_result = caches.sql_cleaned  # one read: thread-safe
     if last_dialect == dialect and last_text == text:
         return last_result
     result = clean(text, dialect)
-    _last_long = (text, dialect, result)
+    caches.sql_cleaned = (text, dialect, result)
     return result
 
 
@@ -98,19 +97,21 @@ def sanitize_sql(
 # --- summary -------------------------------------------------------------------------------
 
 
-class _Analysis(NamedTuple):
+class QueryAnalysis(NamedTuple):
+    """What a query's summary, span name and collection are read from."""
+
     summary: str | None
     operation: str | None
     collection: str | None
 
 
-def _analyze(text: str, dialect: str) -> _Analysis:
+def _analyze(text: str, dialect: str) -> QueryAnalysis:
     # Read from the sanitized text: a literal can never end up in a summary or a name.
     operations = read_operations(_cleaned(text, dialect))
     words = [word for op in operations for word in (op.name, *op.targets)]
     main = next((op for op in operations if op.depth == 0), None)
     main = main or next(iter(operations), None)
-    return _Analysis(
+    return QueryAnalysis(
         join_within(words, SUMMARY_MAX_LENGTH) or None,
         main.name if main else None,
         main.targets[0] if main and main.targets else None,
@@ -118,24 +119,32 @@ def _analyze(text: str, dialect: str) -> _Analysis:
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
-def _analyze_cached(text: str, dialect: str) -> _Analysis:
+def _analyze_cached(text: str, dialect: str) -> QueryAnalysis:
     return _analyze(text, dialect)
 
 
-_last_long_analysis: tuple[str, _Analysis | None] | tuple[str, _Analysis | None, str] = ("", None)
-
-
-def _analysis(query: object, system: str | None) -> _Analysis:
-    global _last_long_analysis
+def _analysis(query: object, system: str | None) -> QueryAnalysis:
     text, dialect = _query_text(query), dialect_of(system)
     if len(text) <= _CACHEABLE_LENGTH:
         return _analyze_cached(text, dialect)
-    last = _last_long_analysis
-    if last[1] is not None and last[0] == text and last[2:] == (dialect,):
-        return last[1]
+    caches = STATE.caches  # the last long text analyzed, as _cleaned() keeps its own
+    last_text, last_dialect, last_analysis = caches.sql_analyzed
+    if last_analysis is not None and last_dialect == dialect and last_text == text:
+        return last_analysis
     analysis = _analyze(text, dialect)
-    _last_long_analysis = (text, analysis, dialect)
+    caches.sql_analyzed = (text, dialect, analysis)
     return analysis
+
+
+def forget_cached_queries() -> None:
+    """Empty every cache of this module, as at import (state.reset() calls it)."""
+    _clean_cached.cache_clear()
+    _analyze_cached.cache_clear()
+    STATE.caches.sql_cleaned = ("", "", "")
+    STATE.caches.sql_analyzed = ("", "", None)
+
+
+on_reset(forget_cached_queries)
 
 
 _NO_SUMMARY: str | None = None

@@ -5,13 +5,22 @@ Each module reads and writes its own part of ``STATE`` (``STATE.health``,
 one place, and :func:`reset` can put all of it back as it was at import (the test
 suite does so before every test).
 
-Two things live elsewhere, on purpose:
+Some things live elsewhere, on purpose:
 
 * the installed runtime (``_tracking.runtime.current``): every tracked call reads it,
   and one module attribute is the cheapest read there is. ``reset`` uninstalls it
   through the hook the runtime module registers;
 * the record-factory chain of :mod:`logging`, which belongs to the logging module; the
-  logs module registers a hook that puts it back.
+  logs module registers a hook that puts it back;
+* the patched ``send`` methods of httpx and requests, which belong to those classes:
+  the HTTP client module registers a hook that unpatches them, so reset() never leaves
+  a class patched by a wrapper nothing remembers (``http_clients.patched``);
+* the SQL sanitizer's LRU caches (``functools.lru_cache`` on pure functions): the SQL
+  module registers a hook that clears them.
+
+A few fields outlive reset(), because they mirror what reset() cannot undo: the
+providers made global, the import hooks registered with wrapt, and the functions
+track_api has wrapped (see :class:`LibraryState`).
 
 This module imports nothing of the library at run time, so that any module can use it.
 """
@@ -29,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .._llm.settings import LlmSettings
+    from .._privacy.sql import QueryAnalysis
     from .._tracking.runtime import Runtime
     from .settings import Settings
 
@@ -94,6 +104,23 @@ class CacheState:
     )
     # The runtime seen last by llm_settings() and its LLM settings.
     llm_settings: tuple[weakref.ref[Runtime], LlmSettings] | None = None
+    # The FastAPI apps and route endpoints already warned about, by id.
+    fastapi_warned: set[int] = field(default_factory=set)
+    # The last SQL text too long for the LRU caches, with its dialect and what was made
+    # of it: (text, dialect, sanitized text) and (text, dialect, analysis).
+    sql_cleaned: tuple[str, str, str] = ("", "", "")
+    sql_analyzed: tuple[str, str, QueryAnalysis | None] = ("", "", None)
+
+
+@dataclass
+class HttpClientState:
+    """Whether instrument_http_clients() is on, and the methods it patched."""
+
+    # Reentrant: an import hook may patch a library while instrument_http_clients() holds it.
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    enabled: bool = False
+    # (class, method name) -> (the original function, the wrapper installed in its place)
+    patched: dict[tuple[type, str], tuple[Any, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -103,9 +130,20 @@ class LibraryState:
     ambient: AmbientState = field(default_factory=AmbientState)
     logs: LogsState = field(default_factory=LogsState)
     caches: CacheState = field(default_factory=CacheState)
-    # Providers this library made the OpenTelemetry globals. The API sets each global
-    # once per process, so this outlives reset(): it mirrors state reset() cannot undo.
+    http_clients: HttpClientState = field(default_factory=HttpClientState)
+    # What follows outlives reset(): it mirrors state reset() cannot undo.
+    # Providers this library made the OpenTelemetry globals (the API sets each once).
     installed_globally: list[Any] = field(default_factory=list)
+    # The client libraries with a post-import hook registered (wrapt cannot remove one;
+    # a hook does nothing while http_clients.enabled is False).
+    http_import_hooks: set[str] = field(default_factory=set)
+    # The functions track_api has wrapped, as they were before, by id: a route whose
+    # endpoint is one of them runs the function without its tracking. The wrappers
+    # outlive reset() (a module decorates at import), so this does too. By id, because
+    # a wrapper compares and hashes equal to the function it wraps.
+    track_api_originals: weakref.WeakValueDictionary[int, Any] = field(
+        default_factory=weakref.WeakValueDictionary
+    )
 
 
 STATE = LibraryState()
@@ -120,8 +158,9 @@ def on_reset(hook: Callable[[], None]) -> None:
 
 def reset() -> None:
     """Put the library back as it was at import: not configured, nothing counted,
-    nothing cached. Providers already made global stay so (see ``installed_globally``),
-    and nothing is flushed: what a test left configured is dropped, not shut down."""
+    nothing cached, no HTTP client patched. Providers already made global stay so (see
+    ``installed_globally``), and nothing is flushed: what a test left configured is
+    dropped, not shut down."""
     for hook in _reset_hooks:
         hook()
     STATE.setup = SetupState()
@@ -129,3 +168,4 @@ def reset() -> None:
     STATE.ambient = AmbientState()
     STATE.logs = LogsState()
     STATE.caches = CacheState()
+    STATE.http_clients = HttpClientState()
