@@ -68,9 +68,12 @@ class LlmFloor:
         started = perf_counter()
         try:
             answer = openai_call()
-        finally:
-            duration = perf_counter() - started
+        except BaseException:
+            span.end()
             otel_context.detach(token)
+            raise
+        # Recorded with the span current, as track_llm does: the exemplars link to it.
+        duration = perf_counter() - started
         usage = answer.usage
         span.set_attributes(
             {
@@ -87,4 +90,5 @@ class LlmFloor:
         self.tokens.record(usage.prompt_tokens, {**attributes, "gen_ai.token.type": "input"})
         self.tokens.record(usage.completion_tokens, {**attributes, "gen_ai.token.type": "output"})
         span.end()
+        otel_context.detach(token)
         return answer
