@@ -19,7 +19,7 @@ from autobot_apm.testing import Capture
 # the wrapper, start (begin, the tracker's _start, the handle and its vocabulary hook) and
 # end (conclude, finish, the vocabulary's metric record).
 DATABASE_CALL = {
-    "_enabled_fast", "call", "begin", "_start", "__init__", "_on_start", "conclude",
+    _runtime.enabled.__name__, "call", "begin", "_start", "__init__", "_on_start", "conclude",
     "finish", "_on_end",
 }  # fmt: skip
 
