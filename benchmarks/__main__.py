@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, tuple[str, list[str]]] = {
     "middleware": ("Middleware under uvicorn", ["-m", "benchmarks.bench_middleware"]),
     "export": ("Export", ["-m", "benchmarks.bench_export"]),
     "sampler": ("Sampler collection cost", ["benchmarks/bench_sampler.py"]),
+    "startup": ("Start-up: import and configure()", ["-m", "benchmarks.bench_startup"]),
 }
 # Benchmarks that take --clock (the in-process, interleaved ones).
 CLOCKED = {"trackers", "llm", "asgi"}

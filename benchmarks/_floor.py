@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from time import perf_counter
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -40,6 +40,20 @@ def items() -> Iterator[int]:
 async def items_async() -> AsyncIterator[int]:
     for item in range(GENERATOR_ITEMS):
         yield item
+
+
+# What an OpenAI chat completion gives back, in the attributes track_llm reads: id, model,
+# one choice with its finish reason, and the token usage.
+OPENAI_ANSWER = SimpleNamespace(
+    id="chatcmpl-1",
+    model="gpt-4o-2024-08-06",
+    choices=[SimpleNamespace(index=0, finish_reason="stop")],
+    usage=SimpleNamespace(prompt_tokens=120, completion_tokens=40),
+)
+
+
+def openai_call() -> Any:
+    return OPENAI_ANSWER
 
 
 def db_tracker() -> DatabaseTracker:

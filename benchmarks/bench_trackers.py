@@ -20,6 +20,7 @@ from pathlib import Path
 
 import autobot_apm as apm
 from autobot_apm._tracking import runtime as _runtime
+from autobot_apm.llm import track_llm
 
 from . import _peers
 from ._compare import compare
@@ -34,6 +35,7 @@ from ._floor import (
     db_tracker,
     items,
     items_async,
+    openai_call,
     repeat,
     repeat_async,
     with_block,
@@ -42,6 +44,7 @@ from ._floor import (
 )
 from ._harness import CLOCKS, Settings, Variant, measure, paired_ratio, table, verdict
 from ._sdk import Pipeline, load_candidate, pipeline, use
+from ._vocabulary_floors import CacheFloor, LlmFloor
 
 
 def disabled_runtime() -> _runtime.Runtime | None:
@@ -55,12 +58,20 @@ def disabled_runtime() -> _runtime.Runtime | None:
         del os.environ["OTEL_SDK_DISABLED"]
 
 
+DATABASE = "track_database, decorator"
+CACHE = "track_cache, decorator (counter + histogram)"
+LLM = "track_llm, decorator (OpenAI-shaped result)"
+CACHE_FLOOR = "hand-written cache: span + counter + histogram"
+LLM_FLOOR = "hand-written LLM call: span + response attributes + 3 histograms"
+
+
 # --- the tables --------------------------------------------------------------------------
 
 
 def sync_variants(sdk: Pipeline, peers: bool) -> list[Variant]:
     runtime = sdk.runtime
     floor = Floor(runtime, db_tracker())
+    cache, llm = apm.track_cache("sessions"), track_llm("openai", "gpt-4o")
     variants = [
         Variant("bare call", repeat(work, runtime)),
         Variant("OTel API, no SDK (start_as_current_span)", repeat(api_no_sdk(), runtime)),
@@ -69,16 +80,16 @@ def sync_variants(sdk: Pipeline, peers: bool) -> list[Variant]:
         Variant(
             "hand-written: start_as_current_span + histogram", repeat(floor.current_span, runtime)
         ),
-        Variant("track_database, decorator", repeat(db_tracker()(work), runtime)),
+        Variant(DATABASE, repeat(db_tracker()(work), runtime)),
         Variant("track_database, with", repeat(with_block(db_tracker()), runtime)),
         Variant(
             "track_api, decorator",
             repeat(apm.track_api(route="/items/{id}", method="GET")(work), runtime),
         ),
-        Variant(
-            "track_cache, decorator (counter + histogram)",
-            repeat(apm.track_cache("sessions")(work), runtime),
-        ),
+        Variant(CACHE, repeat(cache(work), runtime)),
+        Variant(CACHE_FLOOR, repeat(CacheFloor(runtime, cache).call, runtime)),
+        Variant(LLM, repeat(llm(openai_call), runtime)),
+        Variant(LLM_FLOOR, repeat(LlmFloor(runtime, llm).call, runtime)),
     ]
     if peers:
         for name, decorator in (
@@ -191,18 +202,30 @@ def tracked_calls(sdk: Pipeline, peers: bool, settings: Settings) -> str:
         ),
         "",
     ]
-    ours = next(r for r in results if r.name == "track_database, decorator")
+    ours = next(r for r in results if r.name == DATABASE)
     lines.append(verdict("tracked call vs hand-written floor", ours.ratio, 1.0))
+    for name, label, own_floor in (
+        (CACHE, "track_cache", CACHE_FLOOR),
+        (LLM, "track_llm", LLM_FLOOR),
+    ):
+        versus = paired_ratio(results, name, DATABASE)
+        low, high = versus.ratio_spread
+        lines.append(
+            verdict(f"{label} vs track_database", versus.ratio, 1.1)
+            + f" (IQR {low:.2f}-{high:.2f})"
+        )
+        versus = paired_ratio(results, name, own_floor)
+        low, high = versus.ratio_spread
+        lines.append(
+            f"- {label} vs its own hand-written floor ({own_floor}): "
+            f"{versus.ratio:.2f}x (IQR {low:.2f}-{high:.2f})"
+        )
     names = {r.name for r in results}
     if "logfire @instrument (span only)" in names:
-        versus = paired_ratio(
-            results, "track_database, decorator", "logfire @instrument (span only)"
-        )
+        versus = paired_ratio(results, DATABASE, "logfire @instrument (span only)")
         lines.append(verdict("tracked call vs logfire @instrument", versus.ratio, 0.5))
     if "ddtrace @tracer.wrap (span only)" in names:
-        versus = paired_ratio(
-            results, "track_database, decorator", "ddtrace @tracer.wrap (span only)"
-        )
+        versus = paired_ratio(results, DATABASE, "ddtrace @tracer.wrap (span only)")
         lines.append(f"- tracked call vs ddtrace @tracer.wrap: {versus.ratio:.2f}x")
     return "\n".join(lines)
 

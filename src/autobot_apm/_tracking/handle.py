@@ -66,6 +66,13 @@ class Operation:
 
     # One shared inert handle per class, handed out when nothing is tracked.
     _inert_instances: ClassVar[dict[type[Operation], Operation]] = {}
+    # Whether the class overrides _on_result: the engine skips the call of the base one,
+    # which hands the result back untouched (one Python frame per call).
+    _inspects_result: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._inspects_result = cls._on_result is not Operation._on_result
 
     def __init__(
         self,

@@ -59,11 +59,12 @@ def begin(tracker: Starter[OpT_co], runtime: Runtime) -> OpT_co | None:
 
 def conclude(operation: Operation, result: Any) -> Any:
     """:func:`complete` then :func:`deactivate`, for an operation :func:`begin` started."""
-    try:
-        handed_over = operation._on_result(result)
-    except Exception as exc:
-        report_internal_error("complete", exc)
-        handed_over = result
+    handed_over = result
+    if operation._inspects_result:
+        try:
+            handed_over = operation._on_result(result)
+        except Exception as exc:
+            report_internal_error("complete", exc)
     if not operation._deferred:
         finish(operation, None)
     # deactivate(), written out: one frame fewer on every tracked call.

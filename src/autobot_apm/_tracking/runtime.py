@@ -55,6 +55,8 @@ class MetricSpec:
 
 _FLOAT_GUARD = 1e300
 _INT64_MAX = 2**63 - 1
+# The guard's bound on an integer total: half the int64 range (see BoundedCounter.add).
+_INT_TOTAL_LIMIT = _INT64_MAX // 2
 
 
 class BoundedCounter:
@@ -84,6 +86,15 @@ class BoundedCounter:
         # No lock: a forked child must never inherit one held by a busy thread. Two
         # threads racing here can lose one add from the guard's total, never from the
         # metric, which is why the guard stops at half the int64 range.
+        total = self._total
+        if type(amount) is int and type(total) is int and 0 <= amount:
+            # The common case (add(1) to an integer total), checked inline: the same
+            # bounds as below, without the three calls of the general path.
+            total += amount
+            if total <= _INT_TOTAL_LIMIT:
+                self._total = total
+                self._counter.add(amount, attributes)
+                return
         number = metric_number(amount, floats=True)
         if number is None or not _in_range(self._total + number):
             self.rejected += 1
@@ -95,8 +106,28 @@ class BoundedCounter:
 
 def _in_range(total: int | float) -> bool:
     if type(total) is int:
-        return total <= _INT64_MAX // 2
+        return total <= _INT_TOTAL_LIMIT
     return math.isfinite(total) and total <= _FLOAT_GUARD
+
+
+class _Instruments(dict[MetricSpec, Any]):
+    """The instruments of one runtime by spec, each created at its first look-up.
+
+    A subscript that finds its spec runs no Python code at all (the C ``dict`` look-up,
+    hashing the spec by identity); only a miss calls :meth:`__missing__`, once per spec.
+    """
+
+    def __init__(self, meter: Meter) -> None:
+        super().__init__()
+        self._meter = meter
+        self._lock = threading.Lock()
+
+    def __missing__(self, spec: MetricSpec) -> Any:
+        with self._lock:
+            instrument = self.get(spec)
+            if instrument is None:
+                instrument = self[spec] = _make_instrument(self._meter, spec)
+            return instrument
 
 
 class Runtime:
@@ -108,25 +139,11 @@ class Runtime:
         self.settings = settings
         # Copied out: the database trackers compare it on every call.
         self.slow_query_threshold = settings.slow_query_threshold
-        self._instruments: dict[MetricSpec, Any] = {}
-        self._lock = threading.Lock()
-
-    def histogram(self, spec: MetricSpec) -> Histogram:
-        instrument: Histogram = self._lookup(spec)
-        return instrument
-
-    def counter(self, spec: MetricSpec) -> BoundedCounter:
-        instrument: BoundedCounter = self._lookup(spec)
-        return instrument
-
-    def _lookup(self, spec: MetricSpec) -> Any:
-        return self._instruments.get(spec) or self._create(spec)
-
-    def _create(self, spec: MetricSpec) -> Any:
-        with self._lock:
-            if spec not in self._instruments:
-                self._instruments[spec] = _make_instrument(self.meter, spec)
-            return self._instruments[spec]
+        self._instruments = _Instruments(meter)
+        # Every tracked call records through these: bound to the dict's own C subscript,
+        # they cost no Python frame per record (two before: a method and a look-up).
+        self.histogram: Callable[[MetricSpec], Histogram] = self._instruments.__getitem__
+        self.counter: Callable[[MetricSpec], BoundedCounter] = self._instruments.__getitem__
 
 
 def _make_instrument(meter: Meter, spec: MetricSpec) -> Any:
