@@ -45,6 +45,9 @@ MAX_STACKTRACE = 4 * MAX_TEXT  # characters of exception.stacktrace
 MAX_KEY = 255  # characters of an attribute key
 MAX_LABEL = 128  # characters of a metric attribute value
 CONTENT_KEYS = {"gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions"}
+# The retrieved documents: ids and scores bounded like any text, like the messages with
+# their text in (content capture on).
+DOCUMENTS_KEY = "gen_ai.retrieval.documents"
 MAX_CONTENT = 128 * 2 * MAX_TEXT  # opt-in LLM content: 128 messages, as JSON
 INT64 = (-(2**63), 2**63 - 1)
 TEN_MB = 10 * 2**20
@@ -187,7 +190,42 @@ def _tracker_arguments():
         arguments[f"track_operation({name})"] = lambda v, n=name: apm.track_operation(
             "stage", **{n: v}
         )
+    for name in ("tool_name", "tool_call_id", "tool_description", "tool_type", "agent_name",
+                 "agent_id", "agent_description", "agent_version"):  # fmt: skip
+        arguments[f"track_llm({name})"] = lambda v, n=name: apm.track_llm(
+            "openai", "m", operation="invoke_agent", **{n: v}
+        )
+    arguments["track_database(retrieval)"] = lambda v: apm.track_database("qdrant", retrieval=v)
+    # The extra keywords every tracker shares (one rule): the mapping itself hostile, a
+    # value in it hostile, and a dotted keyword.
+    for tracker, names in SHARED_KEYWORD_TRACKERS.items():
+        arguments[f"{tracker}(attributes)"] = lambda v, t=tracker, a=names: getattr(apm, t)(
+            *a, attributes=v
+        )
+        arguments[f"{tracker}(attributes value)"] = lambda v, t=tracker, a=names: getattr(apm, t)(
+            *a, attributes={"myapp.key": v}
+        )
+        arguments[f"{tracker}(metric_attributes)"] = lambda v, t=tracker, a=names: getattr(apm, t)(
+            *a, metric_attributes=v
+        )
+        arguments[f"{tracker}(metric_attributes value)"] = lambda v, t=tracker, a=names: getattr(
+            apm, t
+        )(*a, metric_attributes={"tier": v})
+        arguments[f"{tracker}(dotted keyword)"] = lambda v, t=tracker, a=names: getattr(apm, t)(
+            *a, **{"myapp.value": v}
+        )
     return arguments
+
+
+# Each tracker with the names that identify a call, for the shared extra keywords.
+SHARED_KEYWORD_TRACKERS = {
+    "track_api": ("/items/{id}", "GET"),
+    "track_database": ("postgresql", "SELECT"),
+    "track_cache": ("sessions", "get"),
+    "track_llm": ("openai", "m"),
+    "track_operation": ("stage",),
+    "track_message": ("jobs",),
+}
 
 
 TRACKER_ARGUMENTS = _tracker_arguments()
@@ -245,7 +283,7 @@ def _assert_text(text, limit=MAX_TEXT):
 
 
 def _assert_value(value, key=""):
-    if key in CONTENT_KEYS:
+    if key in CONTENT_KEYS or (key == DOCUMENTS_KEY and '"content"' in value):
         _assert_text(value, MAX_CONTENT)
     elif key == "exception.stacktrace":
         _assert_text(value, MAX_STACKTRACE)
@@ -429,6 +467,25 @@ class TestEveryHandleMethod:
                 pipeline.items(value, failed=value)
                 pipeline.items(value, failed=value)
             _assert_exportable(capture)
+
+    @pytest.mark.parametrize(
+        "make",
+        [
+            lambda: apm.track_database("qdrant", "search", collection="docs", retrieval=True),
+            lambda: apm.track_llm("openai", "m", operation="retrieval", data_source="docs"),
+        ],
+        ids=["database retrieval", "llm retrieval"],
+    )
+    def test_retrieval_handles_take_every_hostile_kind(self, make):
+        """retrieved(documents=, query=) on a retrieval span: documents and query hostile."""
+        for kind in HOSTILE_KINDS:
+            with capture_telemetry(capture_message_content=True) as capture:
+                with make() as op:
+                    value = kind()
+                    op.retrieved(value, value, value, documents=value, query=value)
+                    op.retrieved(documents=[value, {"id": value, "score": value,
+                                                    "content": value}])  # fmt: skip
+                _assert_exportable(capture)
 
     def test_every_handle_class_is_driven(self):
         exported = {getattr(apm, name) for name in apm.__all__}

@@ -71,3 +71,41 @@ def test_strict_mode_raises_the_fault(monkeypatch):
     with pytest.raises(ValueError, match="loud") as raised:
         errors.report_internal_error("anywhere", fault)
     assert fault is raised.value
+
+
+HANDLE_CLASSES = (apm.Operation, apm.ApiOperation, apm.CacheOperation, apm.DatabaseOperation,
+                  apm.LlmOperation, apm.MessageOperation, apm.TrackedOperation)  # fmt: skip
+
+
+def test_a_fault_in_a_report_method_costs_only_that_report(
+    monkeypatch, contained_faults, apm_capture
+):
+    """A value the coercion did not foresee: the report is lost, the user's call goes on."""
+    import autobot_apm.database as database_module
+
+    def unforeseen(*args, **kwargs):
+        raise RuntimeError("a value the coercion did not foresee")
+
+    monkeypatch.setattr(database_module, "metric_number", unforeseen)
+    with apm.track_database("postgresql", "SELECT") as op:
+        op.rows(3)
+        op.rows(4)
+        done = True
+    assert done
+    (record,) = _contained_records(contained_faults)
+    assert "DatabaseOperation.rows was contained" in record.getMessage()
+    assert "db.response.returned_rows" not in apm_capture.span("SELECT").attributes
+
+
+@pytest.mark.parametrize("cls", HANDLE_CLASSES, ids=lambda cls: cls.__name__)
+def test_every_report_method_of_every_handle_is_contained(cls):
+    """Each public method returning None runs contained, whichever class defined it."""
+    reports = [
+        name
+        for name in dir(cls)
+        if not name.startswith("_")
+        and callable(getattr(cls, name))
+        and getattr(cls, name).__annotations__.get("return") in ("None", None)
+    ]
+    assert reports
+    assert [] == [name for name in reports if not hasattr(getattr(cls, name), "__wrapped__")]

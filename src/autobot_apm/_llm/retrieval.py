@@ -26,9 +26,9 @@ from typing import Any
 
 from opentelemetry.trace import Span
 
-from .._tracking.attributes import metric_number, safe_str, truncate
+from .._tracking.attributes import MAX_ATTRIBUTE_LENGTH, metric_number, safe_str, truncate
 from .._tracking.handle import Operation
-from .content import DETAILS_EVENT, ContentCapture
+from .content import DETAILS_EVENT, MAX_MESSAGES, ContentCapture
 from .settings import llm_settings
 from .usage import fields
 
@@ -131,16 +131,26 @@ def _document(item: object) -> dict[str, Any]:
     else:
         data = fields(item)
         identifier, score = data.get("id"), data.get("score")
-        content = next((data.get(name) for name in _CONTENT_FIELDS if data.get(name)), None)
+        content = _first_text(data.get(name) for name in _CONTENT_FIELDS)
     document: dict[str, Any] = {}
     if identifier is not None:
         document["id"] = truncate(safe_str(identifier), MAX_ID_LENGTH)
     number = metric_number(score, floats=True, minimum=None)
     if number is not None:
         document["score"] = float(number)
-    if isinstance(content, str):
+    if content:
         document["content"] = content
     return document
+
+
+def _first_text(values: Iterable[object]) -> str | None:
+    """The first non-empty text among ``values``, as a plain str; never asks a user
+    object for its truth value (a ``__bool__`` or ``__len__`` of theirs may raise)."""
+    for value in values:
+        text = safe_str(value) if isinstance(value, str) else ""
+        if text:
+            return text
+    return None
 
 
 def record_retrieval(
@@ -177,11 +187,21 @@ def _summary(found: list[dict[str, Any]] | None) -> dict[str, Any]:
 
 
 def _dump(found: list[dict[str, Any]], capture: ContentCapture | None) -> str:
-    """The JSON of the documents; their text only when ``capture`` is given."""
-    kept = []
+    """The JSON of the documents; their text only when ``capture`` is given.
+
+    Bounded like any other text attribute (like the messages when their text is in):
+    whole documents are kept, in order, while the list fits, so the value stays JSON.
+    """
+    limit = MAX_ATTRIBUTE_LENGTH if capture is None else MAX_MESSAGES * 2 * MAX_ATTRIBUTE_LENGTH
+    parts: list[str] = []
+    size = 2  # the brackets
     for document in found:
         entry = {key: value for key, value in document.items() if key != "content"}
         if capture is not None and "content" in document:
             entry["content"] = truncate(document["content"], capture.max_length)
-        kept.append(entry)
-    return json.dumps(kept, ensure_ascii=False, separators=(",", ":"))
+        part = json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
+        size += len(part) + (1 if parts else 0)
+        if size > limit:
+            break
+        parts.append(part)
+    return "[" + ",".join(parts) + "]"

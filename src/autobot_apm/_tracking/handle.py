@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Mapping
 from time import perf_counter
 from typing import Any, ClassVar, Protocol, TypeVar, overload
@@ -20,6 +21,7 @@ from .attributes import (
     safe_str,
     truncate,
 )
+from .errors import contained
 from .runtime import Runtime
 
 OPERATION_KEY = otel_context.create_key("autobot_apm.operation")
@@ -73,6 +75,7 @@ class Operation:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._inspects_result = cls._on_result is not Operation._on_result
+        _contain_reports(cls)
 
     def __init__(
         self,
@@ -225,6 +228,24 @@ def current_operation(kind: type[Operation] = Operation) -> Operation:
     return _NULL_OPERATION if kind is Operation else kind._inert()
 
 
+def _contain_reports(cls: type[Operation]) -> None:
+    """Make every public report method ``cls`` defines (one returning None) contained.
+
+    The report methods coerce what user code hands them, but a value the coercion did not
+    foresee must cost that report, never the user's call: the promise is kept here, once
+    for every vocabulary, rather than by each method's own care. Under
+    ``AUTOBOT_APM_STRICT=1`` (the test suite) such a fault is raised, so it is seen.
+    """
+    for name, member in list(vars(cls).items()):
+        returns = getattr(member, "__annotations__", {}).get("return", _UNANNOTATED)
+        if not name.startswith("_") and inspect.isfunction(member) and returns in _NONE:
+            setattr(cls, name, contained(None)(member))
+
+
+_UNANNOTATED = object()
+_NONE = ("None", None)  # the annotation as text (postponed evaluation) or as the object
+
+
 class _NullOperation(Operation):
     """Stands in when nothing is tracked: every method, of any vocabulary, does nothing.
 
@@ -244,4 +265,5 @@ def _ignore(*args: object, **kwargs: object) -> None:
     return None
 
 
+_contain_reports(Operation)
 _NULL_OPERATION = _NullOperation(None, None, INVALID_SPAN, owns_span=False)
