@@ -72,6 +72,11 @@ class ApiOperation(Operation):
 
     def status(self, code: int) -> None:
         """Report the HTTP status the endpoint answered with (100 to 599, else ignored)."""
+        self._record_status(code)
+
+    def _record_status(self, code: object) -> None:
+        # What status() does, for the engine and the middleware: on the path of every
+        # request, without the containment every public report method runs in.
         number = integer_argument(code)  # an int subclass by its value, no override run
         if number is not None and 100 <= number <= 599:
             self._status_code = number
@@ -79,7 +84,7 @@ class ApiOperation(Operation):
     def _on_result(self, result: Any) -> Any:
         code = _status_code_of(result) if self._status_code is None else None
         if code is not None:
-            self.status(code)
+            self._record_status(code)
         return result
 
     def _on_exception(self, exc: BaseException) -> None:
@@ -89,7 +94,7 @@ class ApiOperation(Operation):
         if self._status_code is None:
             # An HTTP exception (Starlette/FastAPI HTTPException) carries the status the
             # client will see; anything else escaping an endpoint becomes a 500.
-            self.status(_status_code_of(exc) or 500)
+            self._record_status(_status_code_of(exc) or 500)
         if self._status_code is None or self._status_code >= 500:
             super()._on_exception(exc)
 

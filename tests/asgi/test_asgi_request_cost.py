@@ -87,7 +87,7 @@ def test_a_fault_reading_the_response_start_forwards_the_message_unchanged(
     def broken(self, code):
         raise RuntimeError("bug in the instrumentation")
 
-    monkeypatch.setattr("autobot_apm._http.request.ServerRequest.status", broken)
+    monkeypatch.setattr("autobot_apm._http.request.ServerRequest._record_status", broken)
     sent = []
 
     async def send(message):

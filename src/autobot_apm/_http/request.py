@@ -121,7 +121,7 @@ class ServerRequest(ApiOperation):
             return message
 
     def _read_response_start(self, message: Message) -> Message:
-        self.status(message["status"])
+        self._record_status(message["status"])
         self._trailers = bool(message.get("trailers", False))
         if not self._options.hooks_response:
             return message
@@ -159,7 +159,7 @@ class ServerRequest(ApiOperation):
         if self._client_gone:
             self._set_cancelled()
         elif self._status_code is None:
-            self.status(500)  # what the server answers for an application that sent nothing
+            self._record_status(500)  # what the server answers for an application that sent nothing
         else:
             self.fail("incomplete_response")  # the server closes the connection
         finish(self, None)
@@ -171,7 +171,7 @@ class ServerRequest(ApiOperation):
             self._set_cancelled()  # errors after a disconnect are the disconnect's echo
         elif isinstance(exc, Exception):
             if self._status_code is None:
-                self.status(500)  # the server answers 500 to an application that raised
+                self._record_status(500)  # the server answers 500 to an application that raised
             Operation._on_exception(self, exc)
         else:
             super()._on_exception(exc)

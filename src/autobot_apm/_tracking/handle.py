@@ -235,10 +235,17 @@ def _contain_reports(cls: type[Operation]) -> None:
     foresee must cost that report, never the user's call: the promise is kept here, once
     for every vocabulary, rather than by each method's own care. Under
     ``AUTOBOT_APM_STRICT=1`` (the test suite) such a fault is raised, so it is seen.
+    Coroutine methods (the middleware's request, not reports) are left alone: a wrapper
+    that returns their coroutine could not contain what it raises when awaited.
     """
     for name, member in list(vars(cls).items()):
         returns = getattr(member, "__annotations__", {}).get("return", _UNANNOTATED)
-        if not name.startswith("_") and inspect.isfunction(member) and returns in _NONE:
+        if (
+            not name.startswith("_")
+            and inspect.isfunction(member)
+            and not inspect.iscoroutinefunction(member)
+            and returns in _NONE
+        ):
             setattr(cls, name, contained(None)(member))
 
 
