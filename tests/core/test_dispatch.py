@@ -1,7 +1,9 @@
 """The tracking engine on every kind of callable, in every form."""
 
 import asyncio
+import dis
 import inspect
+import pickle
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,11 +12,21 @@ from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
 import autobot_apm as apm
+from autobot_apm._tracking import dispatch
 from autobot_apm.testing import Capture
 
 
 def cache_get(value):
     return value
+
+
+def work() -> None:
+    return None
+
+
+@apm.track_operation("double")
+def tracked_module_function(x: int) -> int:
+    return 2 * x
 
 
 class TestForms:
@@ -59,7 +71,7 @@ class TestForms:
 
 class TestCallableKinds:
     def test_signature_and_introspection_are_preserved(self):
-        """wrapt keeps name, signature and coroutine-ness for frameworks like FastAPI."""
+        """Name, signature and coroutine-ness are kept for frameworks like FastAPI."""
 
         @apm.track_api(route="/items/{item_id}", method="GET")
         async def read_item(item_id: int, q: str | None = None) -> dict:
@@ -68,6 +80,33 @@ class TestCallableKinds:
         assert "read_item" == read_item.__name__
         assert ["item_id", "q"] == list(inspect.signature(read_item).parameters)
         assert inspect.iscoroutinefunction(read_item)
+
+    def test_a_plain_function_wrapper_resolves_names_in_the_users_module(self):
+        """Frameworks that read ``__globals__`` without unwrapping (FastAPI before 0.123,
+        for string annotations) see the decorated function's module, not ours."""
+        namespace: dict = {}
+        exec(  # noqa: S102 - a literal, run to get a module namespace of its own
+            "class Item: pass\ndef read(item: 'Item') -> 'Item':\n    return item\n",
+            namespace,
+        )
+        tracked = apm.track_operation("read")(namespace["read"])
+        assert tracked.__globals__ is namespace
+        annotation = inspect.signature(tracked).parameters["item"].annotation
+        assert namespace["Item"] is tracked.__globals__[annotation]
+        assert (tracked.__wrapped__, tracked.__qualname__) == (namespace["read"], "read")
+
+    def test_the_plain_wrappers_read_no_global_name(self):
+        """They run with the user's globals, so every name they use is bound in them."""
+        for template in (dispatch._call, dispatch._coroutine_call):
+            code = template(apm.track_operation("x"), work).__code__
+            loads = {i.argval for i in dis.get_instructions(code) if i.opname == "LOAD_GLOBAL"}
+            assert set() == loads, template.__name__
+
+    def test_a_decorated_module_function_pickles_by_reference(self, apm_capture: Capture):
+        """A plain function stays a plain function: pickle (multiprocessing) finds it."""
+        assert tracked_module_function is pickle.loads(pickle.dumps(tracked_module_function))  # noqa: S301
+        assert 2 == tracked_module_function(1)
+        assert ["double"] == [span.name for span in apm_capture.spans]
 
     async def test_coroutine_is_timed_while_awaited(self, apm_capture: Capture, apm_clock):
         """The span of a coroutine covers its await, not the creation of it."""

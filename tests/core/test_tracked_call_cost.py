@@ -15,12 +15,11 @@ from autobot_apm.cache import CACHE_OPERATIONS
 from autobot_apm.database import DB_DURATION
 from autobot_apm.testing import Capture
 
-# What a decorated track_database call runs of ours, each once: wrapt's enabled check,
-# the wrapper, start (begin, the tracker's _start, the handle and its vocabulary hook) and
-# end (conclude, finish, the vocabulary's metric record).
+# What a decorated track_database call runs of ours, each once: the wrapper, start
+# (begin, the tracker's _start, the handle and its vocabulary hook) and end (conclude,
+# finish, the vocabulary's metric record).
 DATABASE_CALL = {
-    _runtime.enabled.__name__, "call", "begin", "_start", "__init__", "_on_start", "conclude",
-    "finish", "_on_end",
+    "call", "begin", "_start", "__init__", "_on_start", "conclude", "finish", "_on_end",
 }  # fmt: skip
 
 

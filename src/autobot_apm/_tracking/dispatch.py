@@ -9,13 +9,20 @@
   generator is suspended at a ``yield``, so the consumer's own spans are not nested
   inside it by accident.
 
-wrapt keeps the signature, ``inspect.iscoroutinefunction`` and method binding intact,
-which FastAPI relies on to call endpoints.
+A plain function or coroutine function (the common case, and the hot one) gets a plain
+Python wrapper: one frame of ours per call, no proxy object in between. It carries the
+decorated function's name, signature (``__wrapped__``), ``__dict__`` and module globals,
+and being a function it binds as a method like the original; FastAPI reads all of these
+to call endpoints. Everything else (generator functions, classmethod and staticmethod
+objects, callable instances, partials, builtins) goes through wrapt, which forwards
+every attribute, ``inspect.isgeneratorfunction`` included.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
+import types
 from collections.abc import AsyncGenerator, Callable, Generator
 from typing import Any, TypeVar, cast
 
@@ -57,6 +64,8 @@ def decorate(tracker: Starter[Any], fn: F) -> F:
     target = fn.__func__ if isinstance(fn, classmethod | staticmethod) else fn
     if not callable(target):
         raise TypeError(f"autobot-apm trackers decorate callables, not {type(fn).__name__}")
+    if isinstance(fn, types.FunctionType) and not _is_generator(fn):
+        return cast(F, _plain_wrapper(tracker, fn))
     if inspect.isasyncgenfunction(target):
         wrapper = _async_generator_wrapper(tracker)
     elif inspect.isgeneratorfunction(target):
@@ -69,6 +78,67 @@ def decorate(tracker: Starter[Any], fn: F) -> F:
     # itself and skips ``wrapper``: ``enabled`` is called first (see runtime.enabled).
     enabled = _runtime.enabled
     return cast(F, wrapt.FunctionWrapper(cast(Callable[..., Any], fn), wrapper, enabled))
+
+
+def _is_generator(fn: types.FunctionType) -> bool:
+    return inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn)
+
+
+def _plain_wrapper(tracker: Starter[Any], fn: types.FunctionType) -> types.FunctionType:
+    make = _coroutine_call if inspect.iscoroutinefunction(fn) else _call
+    template = make(tracker, fn)
+    # The wrapper runs with the decorated function's module globals: frameworks that
+    # resolve string annotations through ``__globals__`` without unwrapping (FastAPI
+    # before 0.123 does) then see the user's module, as they do for the undecorated
+    # function. The template reads no global name, only its closure and builtins.
+    wrapper = types.FunctionType(
+        template.__code__, fn.__globals__, template.__name__, None, template.__closure__
+    )
+    return cast(types.FunctionType, functools.update_wrapper(wrapper, fn))
+
+
+def _call(tracker: Starter[Any], fn: Callable[..., Any]) -> Callable[..., Any]:
+    # Everything the wrapper calls is bound here, so that its code reads no global name
+    # (see _plain_wrapper); ``runtime`` is the module, read on each call.
+    runtime_module, adopt, start, fail, end = _runtime, _runtime.adopt, begin, leave, conclude
+    anything = BaseException
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        runtime = runtime_module.current or adopt()
+        if runtime is None:
+            return fn(*args, **kwargs)
+        operation = start(tracker, runtime)
+        if operation is None:
+            return fn(*args, **kwargs)
+        try:
+            result = fn(*args, **kwargs)
+        except anything as exc:
+            fail(operation, exc)
+            raise
+        return end(operation, result)
+
+    return call
+
+
+def _coroutine_call(tracker: Starter[Any], fn: Callable[..., Any]) -> Callable[..., Any]:
+    runtime_module, adopt, start, fail, end = _runtime, _runtime.adopt, begin, leave, conclude
+    anything = BaseException
+
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        runtime = runtime_module.current or adopt()
+        if runtime is None:
+            return await fn(*args, **kwargs)
+        operation = start(tracker, runtime)
+        if operation is None:
+            return await fn(*args, **kwargs)
+        try:
+            result = await fn(*args, **kwargs)
+        except anything as exc:
+            fail(operation, exc)
+            raise
+        return end(operation, result)
+
+    return call
 
 
 def _function_wrapper(tracker: Starter[Any]) -> Wrapper:
