@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from fractions import Fraction
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 from autobot_apm._tracking.attributes import (
     MAX_ATTRIBUTE_LENGTH,
     MAX_SEQUENCE_ITEMS,
+    UNPRINTABLE,
     coerce,
     coerce_attributes,
     error_type,
@@ -217,6 +219,33 @@ class TestCoerceAttributes:
         """Keys become text; empty keys and keys that cannot render are dropped."""
         result = coerce_attributes({1: "one", "": "empty", Unprintable(): "x", "ok": 2})
         assert {"1": "one", "ok": 2} == result
+
+    @PROPERTY
+    @given(
+        st.dictionaries(
+            st.text(max_size=300)
+            | st.text(alphabet="k", min_size=250, max_size=260)  # about MAX_KEY_LENGTH
+            | st.integers()
+            | st.tuples(st.text(max_size=3), st.integers())
+            | st.just(UNPRINTABLE),
+            st.none()
+            | st.booleans()
+            | st.integers()
+            | st.floats()
+            | st.text(max_size=80)
+            | st.text(alphabet="v", min_size=60, max_size=70)  # about max_length
+            | st.binary(max_size=8)
+            | st.lists(st.integers(), max_size=3)
+            | st.sampled_from([Unprintable(), Color.RED, Mood.CALM, Decimal("1.5")]),
+            max_size=8,
+        )
+    )
+    def test_a_plain_dict_gives_what_any_other_mapping_gives(self, attributes: dict) -> None:
+        """The written-out path for plain dicts and the general one for mappings agree,
+        key for key (long, empty, non-text and tuple keys included)."""
+        general = coerce_attributes(MappingProxyType(attributes), max_length=64)
+        assert general == coerce_attributes(attributes, max_length=64)
+        assert list(general) == list(coerce_attributes(attributes, max_length=64))
 
     @pytest.mark.parametrize("value", [None, [("a", 1)], "a=1", 5])
     def test_non_mappings_give_nothing(self, value: object) -> None:

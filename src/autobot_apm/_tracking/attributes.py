@@ -263,6 +263,8 @@ def coerce_attributes(
     attributes: Mapping[Any, object] | None, max_length: int = MAX_ATTRIBUTE_LENGTH
 ) -> dict[str, AttributeValue]:
     """Coerce every value of ``attributes``; None values and unusable keys are dropped."""
+    if type(attributes) is dict and len(attributes) <= _MAX_ATTRIBUTES:
+        return _coerce_dict(attributes, max_length)
     if not issubclass(type(attributes), Mapping):
         return {}
     coerced: dict[str, AttributeValue] = {}
@@ -272,6 +274,33 @@ def coerce_attributes(
         result = _coerce(value, max_length) if key else None
         if key and result is not None:
             coerced[key] = result
+    return coerced
+
+
+def _coerce_dict(attributes: dict[Any, Any], max_length: int) -> dict[str, AttributeValue]:
+    # The common case, written out: a plain dict (its items() runs no user code) whose
+    # keys are short ASCII strings and whose values are plain, finite, in-range scalars
+    # is copied as it is; anything else takes the general path, item by item.
+    coerced: dict[str, AttributeValue] = {}
+    for key, value in attributes.items():
+        if type(key) is str and 0 < len(key) <= MAX_KEY_LENGTH and key.isascii():
+            name = key if key != UNPRINTABLE else None
+        else:
+            name = _attribute_key(key if type(key) is str else safe_str(key))
+        if not name:
+            continue
+        kind = type(value)
+        if (
+            (kind is str and len(value) <= max_length and value.isascii())
+            or kind is bool
+            or (kind is int and INT64_MIN <= value <= INT64_MAX)
+            or (kind is float and math.isfinite(value))
+        ):
+            coerced[name] = value
+        else:
+            result = _coerce(value, max_length)
+            if result is not None:
+                coerced[name] = result
     return coerced
 
 
