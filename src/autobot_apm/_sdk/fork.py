@@ -13,6 +13,7 @@ obtained from them before the fork (see :mod:`.rewire`).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import multiprocessing.util
 import os
@@ -67,7 +68,9 @@ def _rebuild(settings: Settings) -> None:
     state = STATE.setup
     inherited, state.owned = state.owned, ()
     child = _ChildPipeline(settings, build_resource(settings))  # its own instance id
-    for provider in inherited:
+    # Meters first: a span or log processor built next may register the SDK's own
+    # metrics (OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED) with the global meter provider.
+    for provider in sorted(inherited, key=lambda p: not isinstance(p, SdkMeterProvider)):
         child.take(provider)
     child.take_logs(state.logs)
     # Kept, unused, for the child's life: a destructor of theirs (a gRPC channel's)
@@ -111,9 +114,10 @@ class _ChildPipeline:
             if isinstance(provider, SdkTracerProvider):
                 self.tracer_provider = build_tracer_provider(settings, resource)
             else:  # the meter provider: its readers are stopped all the same
-                readers = list(getattr(provider, "_metric_readers", ()))
-                _rewire.silence_readers(readers)
-                self.retired += readers
+                with contextlib.suppress(_rewire.UnexpectedInternals):
+                    readers = _rewire.metric_readers(provider)
+                    _rewire.silence_readers(readers)
+                    self.retired += readers
                 self.meter_provider = build_meter_provider(settings, resource)
 
     def take_logs(self, setup: Any) -> None:

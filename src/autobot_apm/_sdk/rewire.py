@@ -57,7 +57,7 @@ def rewire_tracer_provider(
     composite = _attribute(provider, "_active_span_processor")
     members = _attribute(composite, "_span_processors", tuple)
     _attribute(provider, "_resource", Resource)
-    tracers = getattr(provider, "_tracers", {})  # remembered since opentelemetry-sdk 1.44
+    tracers = getattr(provider, "_tracers", {})  # remembered since opentelemetry-sdk 1.41
     if not isinstance(tracers, dict):
         raise UnexpectedInternals("TracerProvider._tracers")
     inherited = [m for m in members if isinstance(m, _health.CountingBatchSpanProcessor)]
@@ -90,7 +90,7 @@ def rewire_meter_provider(
     consumer = _attribute(provider, "_measurement_consumer")
     observables = list(_attribute(consumer, "_async_instruments", list))
     meters = _attribute(provider, "_meters", dict)
-    readers = list(_attribute(provider, "_metric_readers"))
+    readers = metric_readers(provider)
     _attribute(consumer, "register_asynchronous_instrument")
     _attribute(MeterProvider, "_all_metric_readers_lock")
     # Class-wide, taken by every MeterProvider built: a parent thread may hold the copy.
@@ -105,6 +105,16 @@ def rewire_meter_provider(
         renew_locks(meter)
     silence_readers(readers)
     return readers
+
+
+def metric_readers(provider: object) -> list[Any]:
+    """The provider's metric readers (kept in its SDK configuration before 1.43)."""
+    readers = getattr(provider, "_metric_readers", None)
+    if readers is None:
+        readers = getattr(getattr(provider, "_sdk_config", None), "metric_readers", None)
+    if readers is None:
+        raise UnexpectedInternals("MeterProvider._metric_readers")
+    return list(readers)
 
 
 def silence_readers(readers: list[Any]) -> None:
