@@ -3,14 +3,17 @@
 ``os.fork()`` copies the whole process, in the middle of whatever its other threads were
 doing: a lock one of them held at that instant stays held forever in the child, and an
 exporter's connection is shared with the parent. So the child trusts nothing this
-library owns: at the fork it gets new locks and, when configure() built the providers,
-new providers (with exporters, processors and metric readers of their own, and a new
-``service.instance.id``).
+library owns: at the fork it gets new locks and, behind the providers configure()
+built, a pipeline of its own (span processor, metric readers, log provider, exporters,
+and a new ``service.instance.id``). The provider objects themselves stay: they are the
+OpenTelemetry globals, and the application holds tracers, meters and instruments
+obtained from them before the fork (see :mod:`.rewire`).
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import multiprocessing.util
 import os
@@ -20,12 +23,15 @@ from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 
 from .._tracking import runtime as _runtime
 from .._version import VERSION
 from . import ambient as _ambient
 from . import health as _health
+from . import logs as _logs
+from . import rewire as _rewire
 from .providers import build_meter_provider, build_resource, build_tracer_provider
 from .settings import Settings
 from .state import STATE
@@ -39,7 +45,7 @@ def rebuild_in_child() -> None:
     A thread of the parent may have held an SDK lock (a metric aggregation, a span
     queue) at the instant of the fork; the child's copy of that lock stays held forever
     and its first tracked call would hang. So the child gets new locks and, when this
-    library built the providers, new providers of its own (with a new
+    library built the providers, a pipeline of its own behind them (with a new
     ``service.instance.id``). Providers the application installed are the application's:
     they are used as they are, and the SDK's own after-fork handling applies to them.
     """
@@ -47,68 +53,102 @@ def rebuild_in_child() -> None:
     state.lock = threading.Lock()
     _health.reset_after_fork()
     _ambient.reset_after_fork()
+    _logs.reset_after_fork()
     settings = state.settings
     if settings is None or settings.disabled or not state.owned:
         return
     try:
-        inherited = state.owned
-        _silence_inherited(inherited)
-        state.owned = ()
-        tracer_provider, meter_provider = _child_providers(settings, inherited)
-        state.owned = tuple(p for p in (tracer_provider, meter_provider) if p is not None)
-        runtime = _runtime.Runtime(
-            (tracer_provider or trace.get_tracer_provider()).get_tracer(
-                _ambient.INSTRUMENTATION_SCOPE, VERSION
-            ),
-            (meter_provider or metrics.get_meter_provider()).get_meter(
-                _ambient.INSTRUMENTATION_SCOPE, VERSION
-            ),
-            settings,
-        )
-        if meter_provider is not None:  # the application's meter has them since configure()
-            _health.register_self_metrics(runtime.meter)
-        _runtime.install(runtime)
+        _rebuild(settings)
     except Exception as exc:  # the child runs untracked rather than not at all
         _runtime.install(None)
         logger.warning("autobot-apm: telemetry off in forked child %d: %r", os.getpid(), exc)
 
 
-def _silence_inherited(providers: tuple[Any, ...]) -> None:
-    """Stop the metric readers of the parent's providers, copied into this child.
+def _rebuild(settings: Settings) -> None:
+    state = STATE.setup
+    inherited, state.owned = state.owned, ()
+    child = _ChildPipeline(settings, build_resource(settings))  # its own instance id
+    # Meters first: a span or log processor built next may register the SDK's own
+    # metrics (OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED) with the global meter provider.
+    for provider in sorted(inherited, key=lambda p: not isinstance(p, SdkMeterProvider)):
+        child.take(provider)
+    child.take_logs(state.logs)
+    # Kept, unused, for the child's life: a destructor of theirs (a gRPC channel's)
+    # would call into a connection the parent still uses.
+    state.retired = tuple(child.retired)
+    state.owned = child.owned()
+    if child.unexpected:
+        logger.warning(
+            "autobot-apm: in forked child %d, tracers and meters obtained before the fork "
+            "keep the parent's copies (this opentelemetry-sdk's internals differ: %s); "
+            "autobot-apm's own calls are recorded by providers of the child's",
+            os.getpid(),
+            "; ".join(child.unexpected),
+        )
+    _install_runtime(settings, child.tracer_provider, child.meter_provider)
 
-    Those providers stay the global ones (the API sets a global once per process), and
-    the SDK restarts their periodic reader after the fork. Its next collection would
-    read aggregations copied mid-update, behind locks a parent thread may hold (a hang),
-    and send the parent's measurements again under this child's instance id. So their
-    readers collect nothing from now on; the child's new provider reports its calls.
-    """
-    for provider in providers:
-        for reader in getattr(provider, "_metric_readers", ()):
-            try:  # the SDK's private state: a change there must not cost the child's rebuild
-                reader._set_collect_callback(_collect_nothing)
-                stopped = threading.Event()  # new: the copied one's lock may be held
-                stopped.set()
-                reader._shutdown_event = stopped  # the restarted ticker ends at once
-            except Exception as exc:
-                logger.debug("autobot-apm: could not stop an inherited reader: %r", exc)
+
+class _ChildPipeline:
+    """The providers a forked child records through, and what they replaced."""
+
+    def __init__(self, settings: Settings, resource: Resource) -> None:
+        self.settings, self.resource = settings, resource
+        self.tracer_provider: SdkTracerProvider | None = None
+        self.meter_provider: SdkMeterProvider | None = None
+        self.logger_provider: Any = None
+        self.retired: list[Any] = []
+        self.unexpected: list[str] = []  # why a provider could not be rewired
+
+    def take(self, provider: object) -> None:
+        """Rewire an inherited provider; a new one takes its place if that fails."""
+        settings, resource = self.settings, self.resource
+        try:
+            if isinstance(provider, SdkTracerProvider):
+                self.tracer_provider = provider
+                self.retired += _rewire.rewire_tracer_provider(provider, settings, resource)
+            elif isinstance(provider, SdkMeterProvider):
+                self.meter_provider = provider
+                self.retired += _rewire.rewire_meter_provider(provider, settings, resource)
+        except _rewire.UnexpectedInternals as exc:
+            self.unexpected.append(str(exc))
+            if isinstance(provider, SdkTracerProvider):
+                self.tracer_provider = build_tracer_provider(settings, resource)
+            else:  # the meter provider: its readers are stopped all the same
+                with contextlib.suppress(_rewire.UnexpectedInternals):
+                    readers = _rewire.metric_readers(provider)
+                    _rewire.silence_readers(readers)
+                    self.retired += readers
+                self.meter_provider = build_meter_provider(settings, resource)
+
+    def take_logs(self, setup: Any) -> None:
+        inherited = _logs.rebuild_after_fork(setup, self.settings, self.resource)
+        if inherited is not None:
+            self.retired.append(inherited)
+            self.logger_provider = setup.provider
+
+    def owned(self) -> tuple[Any, ...]:
+        built = (self.tracer_provider, self.meter_provider, self.logger_provider)
+        return tuple(provider for provider in built if provider is not None)
 
 
-def _collect_nothing(*_: object, **__: object) -> None:
-    return None
-
-
-def _child_providers(
-    settings: Settings, inherited: tuple[Any, ...]
-) -> tuple[SdkTracerProvider | None, SdkMeterProvider | None]:
-    """Fresh providers for a forked child, for those configure() built; None for those
-    the application installed (configure() adopted the global ones, which stay in use)."""
-    resource = build_resource(settings)
-    tracer_provider = meter_provider = None
-    if any(isinstance(provider, SdkTracerProvider) for provider in inherited):
-        tracer_provider = build_tracer_provider(settings, resource)
-    if any(isinstance(provider, SdkMeterProvider) for provider in inherited):
-        meter_provider = build_meter_provider(settings, resource)
-    return tracer_provider, meter_provider
+def _install_runtime(
+    settings: Settings,
+    tracer_provider: SdkTracerProvider | None,
+    meter_provider: SdkMeterProvider | None,
+) -> None:
+    """The trackers' runtime, over the child's providers (or the application's)."""
+    runtime = _runtime.Runtime(
+        (tracer_provider or trace.get_tracer_provider()).get_tracer(
+            _ambient.INSTRUMENTATION_SCOPE, VERSION
+        ),
+        (meter_provider or metrics.get_meter_provider()).get_meter(
+            _ambient.INSTRUMENTATION_SCOPE, VERSION
+        ),
+        settings,
+    )
+    if meter_provider is not None:  # the application's meter has them since configure()
+        _health.register_self_metrics(runtime.meter)
+    _runtime.install(runtime)
 
 
 os.register_at_fork(after_in_child=rebuild_in_child)

@@ -63,8 +63,12 @@ def telemetry_health() -> dict[str, Any]:
 
 
 def reset_after_fork() -> None:
-    """In a forked child: a new lock (the copy may be held) and counts of its own."""
-    STATE.health = HealthState(unfinished=STATE.health.unfinished)
+    """In a forked child: a new lock (the copy may be held) and counts of its own.
+
+    The pipelines the parent had not shut down are not the child's to flush or write
+    off: the child builds its own (see the fork module), which count themselves in.
+    """
+    STATE.health = HealthState()
 
 
 class _InFlight:

@@ -219,6 +219,30 @@ def setup_logging(settings: Settings, resource: Resource) -> LoggingSetup | None
     return setup
 
 
+def rebuild_after_fork(
+    setup: LoggingSetup | None, settings: Settings, resource: Resource
+) -> LoggerProvider | None:
+    """In a forked child: our handler exports through a provider of the child's own.
+
+    The inherited provider's batch processor and exporter were copied mid-operation
+    (its connection is the parent's); the handler is ours and only it uses that
+    provider, so the handler gets a new one, with the child's ``resource``. Returns the
+    inherited provider, which the caller keeps (unused) for the child's life. A provider
+    the application installed is the application's, and stays.
+    """
+    if setup is None or setup.provider is None or setup.handler is None:
+        return None
+    inherited = setup.provider
+    setup.provider = _logger_provider(settings, resource)
+    setup.handler.provider = setup.provider
+    return inherited
+
+
+def reset_after_fork() -> None:
+    """In a forked child: a new lock (the parent's copy may be held)."""
+    STATE.logs.lock = threading.Lock()
+
+
 def shutdown_logging(setup: LoggingSetup | None) -> None:
     """Detach what setup_logging() attached; the caller flushes ``setup.provider``."""
     if setup is None:

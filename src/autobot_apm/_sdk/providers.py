@@ -33,18 +33,24 @@ def build_resource(settings: Settings) -> Resource:
 def build_tracer_provider(settings: Settings, resource: Resource) -> TracerProvider:
     # Our own atexit hook shuts down within a cap; the SDK's would wait out retries.
     provider = TracerProvider(resource=resource, sampler=_sampler(settings), shutdown_on_exit=False)
-    exporter = _exporters.span_exporter(settings)
-    if exporter is not None:
-        provider.add_span_processor(
-            _health.CountingBatchSpanProcessor(
-                _health.CountingSpanExporter(exporter),
-                max_queue_size=settings.span_queue_size,
-                max_export_batch_size=min(settings.span_batch_size, settings.span_queue_size),
-                schedule_delay_millis=_schedule_delay(settings) * 1000,
-                export_timeout_millis=settings.timeout * 1000,
-            )
-        )
+    processor = build_span_processor(settings)
+    if processor is not None:
+        provider.add_span_processor(processor)
     return provider
+
+
+def build_span_processor(settings: Settings) -> _health.CountingBatchSpanProcessor | None:
+    """The batch processor and exporter of the settings; None when nothing is exported."""
+    exporter = _exporters.span_exporter(settings)
+    if exporter is None:
+        return None
+    return _health.CountingBatchSpanProcessor(
+        _health.CountingSpanExporter(exporter),
+        max_queue_size=settings.span_queue_size,
+        max_export_batch_size=min(settings.span_batch_size, settings.span_queue_size),
+        schedule_delay_millis=_schedule_delay(settings) * 1000,
+        export_timeout_millis=settings.timeout * 1000,
+    )
 
 
 def _schedule_delay(settings: Settings) -> float:

@@ -53,6 +53,8 @@ class SetupState:
     lock: threading.Lock = field(default_factory=threading.Lock, compare=False)
     sampler: Any = None  # the background sampler configure(sampler=...) started
     logs: Any = None  # the LoggingSetup of configure(logging=...)
+    # In a forked child: the inherited pipeline replaced by its own, kept unused (see fork).
+    retired: tuple[Any, ...] = ()
     atexit_registered: bool = False
 
 
