@@ -23,11 +23,12 @@ BENCHMARKS: dict[str, tuple[str, list[str]]] = {
     "asgi": ("Middleware, in process", ["-m", "benchmarks.bench_asgi"]),
     "middleware": ("Middleware under uvicorn", ["-m", "benchmarks.bench_middleware"]),
     "export": ("Export", ["-m", "benchmarks.bench_export"]),
+    "encode": ("OTLP span encoding", ["-m", "benchmarks.bench_encode"]),
     "sampler": ("Sampler collection cost", ["benchmarks/bench_sampler.py"]),
     "startup": ("Start-up: import and configure()", ["-m", "benchmarks.bench_startup"]),
 }
 # Benchmarks that take --clock (the in-process, interleaved ones).
-CLOCKED = {"trackers", "llm", "asgi"}
+CLOCKED = {"trackers", "llm", "asgi", "encode"}
 TIMEOUT_SECONDS = 600
 
 

@@ -20,6 +20,7 @@ SECTIONS = (
     "## Middleware, in process",
     "## Middleware under uvicorn",
     "## Export",
+    "## OTLP span encoding",
     "## Sampler collection cost",
 )
 
