@@ -24,6 +24,8 @@ BENCHMARKS: dict[str, tuple[str, list[str]]] = {
     "middleware": ("Middleware under uvicorn", ["-m", "benchmarks.bench_middleware"]),
     "export": ("Export", ["-m", "benchmarks.bench_export"]),
     "encode": ("OTLP span encoding", ["-m", "benchmarks.bench_encode"]),
+    "tail": ("Tail latency while exporting", ["-m", "benchmarks.bench_tail"]),
+    "gc": ("Garbage collection per call and per series", ["-m", "benchmarks.bench_gc"]),
     "sampler": ("Sampler collection cost", ["benchmarks/bench_sampler.py"]),
     "startup": ("Start-up: import and configure()", ["-m", "benchmarks.bench_startup"]),
 }

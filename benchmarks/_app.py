@@ -17,6 +17,9 @@ collector's work is not. Modes:
   to FastAPI (the middleware switches FastAPI's own off at the lifespan startup);
 - ``apm_wrap``: ``apm.APMMiddleware(app)`` around the app, FastAPI's telemetry left as
   it turns on by itself (the middleware makes it step aside per request).
+
+With ``BENCH_GC_FILE`` set, the process records its garbage-collection pauses and
+reports them on ``SIGUSR1`` (``_collections.py``).
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind, set_span_in_context
 
 import autobot_apm as apm
+
+from ._collections import install as record_collections
 
 MODES = ("bare", "fastapi", "contrib", "minimal", "apm", "apm_add", "apm_wrap")
 NATIVE_OFF: dict[str, Any] = {"tracing": False, "metrics": False, "logs": False}
@@ -147,3 +152,4 @@ def build(mode: str) -> ASGIApp:
 
 
 app = build(os.environ.get("BENCH_MODE", "bare"))
+record_collections()  # after the app is built: BENCH_GC_FREEZE freezes it too

@@ -5,9 +5,12 @@ worker each, no access log. Each round puts load on every server in turn (shuffl
 with 1 and then 16 keep-alive connections, and each figure is compared with the
 uninstrumented server measured in the same round. The load generator runs in this
 process and records every request's latency; the servers export their spans over
-OTLP/HTTP to a sink process that discards them.
+OTLP/HTTP to a sink process that discards them. Each server also records its
+garbage-collection pauses during the measured load (``_collections.py``), reported by
+generation beside the uninstrumented server's; ``--gc-freeze`` has every server call
+``gc.freeze()`` once its app is built, as an application can at start-up.
 
-    python -m benchmarks.bench_middleware [--quick] [--seconds S] [--rounds N]
+    python -m benchmarks.bench_middleware [--quick] [--seconds S] [--rounds N] [--gc-freeze]
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
+from ._collections import GENERATIONS, Collections, request_report
 from ._harness import verdict
 from ._loadgen import Load, generate
 from ._peers import CONTRIB_FASTAPI, installed
@@ -58,7 +63,10 @@ class Server:
     mode: str
     port: int
     process: subprocess.Popen[bytes]
+    collections_file: Path
     bursts: dict[int, list[Burst]] = field(default_factory=dict)
+    # Collections and their pauses, over the measured load.
+    collections: Collections = field(default_factory=Collections)
 
     def cpu_seconds(self) -> float:
         times = psutil.Process(self.process.pid).cpu_times()
@@ -71,9 +79,16 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start(mode: str, endpoint: str | None) -> Server:
+def start(mode: str, endpoint: str | None, folder: Path, freeze: bool = False) -> Server:
     port = free_port()
-    environment = {**os.environ, "BENCH_MODE": mode, "BENCH_OTLP_ENDPOINT": endpoint or ""}
+    collections_file = folder / f"{mode}.json"
+    environment = {
+        **os.environ,
+        "BENCH_MODE": mode,
+        "BENCH_OTLP_ENDPOINT": endpoint or "",
+        "BENCH_GC_FILE": str(collections_file),
+        "BENCH_GC_FREEZE": "1" if freeze else "",
+    }
     command = [
         sys.executable,
         "-m",
@@ -90,7 +105,7 @@ def start(mode: str, endpoint: str | None) -> Server:
         "warning",
     ]
     process = subprocess.Popen(command, cwd=ROOT, env=environment)
-    return Server(mode, port, process)
+    return Server(mode, port, process, collections_file)
 
 
 def wait_ready(server: Server, timeout: float = 60.0) -> None:
@@ -124,15 +139,22 @@ def available_modes(quick: bool) -> list[str]:
 
 
 def measure(
-    modes: list[str], seconds: float, rounds: int, warmup: float, export: bool = True
+    modes: list[str],
+    seconds: float,
+    rounds: int,
+    warmup: float,
+    export: bool = True,
+    freeze: bool = False,
 ) -> list[Server]:
-    with running_sink() as endpoints:
+    with running_sink() as endpoints, tempfile.TemporaryDirectory() as folder:
         endpoint = endpoints["http"] if export else None
-        servers = [start(mode, endpoint) for mode in modes]
+        servers = [start(mode, endpoint, Path(folder), freeze) for mode in modes]
         try:
             for server in servers:
                 wait_ready(server)
                 generate(HOST, server.port, PATH, 16, warmup)  # first requests build caches
+                # Forget the warm-up's collections (import and first-request garbage).
+                request_report(server.process.pid, server.collections_file, 1)
             order = list(servers)
             shuffler = random.Random(2)
             for _ in range(rounds):
@@ -141,6 +163,8 @@ def measure(
                     for server in order:
                         result = burst(server, connections, seconds)
                         server.bursts.setdefault(connections, []).append(result)
+            for server in servers:
+                server.collections = request_report(server.process.pid, server.collections_file, 2)
         finally:
             for server in servers:
                 server.process.terminate()
@@ -184,8 +208,38 @@ def report(servers: list[Server]) -> str:
                 f"| {cpu:.0f} | {cpu - base_cpu:.0f} |"
             )
     errors = sum(b.load.errors for s in servers for bs in s.bursts.values() for b in bs)
-    lines += ["", *budgets(servers, bare), f"- failed responses: {errors}"]
+    lines += ["", *budgets(servers, bare), f"- failed responses: {errors}", ""]
+    lines += collection_table(servers)
     return "\n".join(lines)
+
+
+def collection_table(servers: list[Server]) -> list[str]:
+    """Collections and their pauses in each server over the whole measured load."""
+    lines = [
+        "#### Garbage collection in each server during the measured load (all rounds)",
+        "",
+        "| server | requests | gen-0 per 1000 req | gen-1 per 1000 req | of these on other "
+        "threads | gen-2 collections | gen-2 pause median ms | gen-2 pause max ms "
+        "| all pauses ms per 1000 req |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for server in servers:
+        requests = sum(len(b.load.latencies_ns) for bs in server.bursts.values() for b in bs)
+        per_thousand = 1000 / max(1, requests)
+        pauses, elsewhere = server.collections.pauses, server.collections.elsewhere
+        gen2 = pauses.get(2, [])
+        young = len(pauses.get(0, [])) + len(pauses.get(1, []))
+        share = f"{(elsewhere.get(0, 0) + elsewhere.get(1, 0)) / young:.0%}" if young else "-"
+        total = sum(sum(pauses.get(g, [])) for g in GENERATIONS)
+        median = f"{statistics.median(gen2) * 1e3:.1f}" if gen2 else "-"
+        longest = f"{max(gen2) * 1e3:.1f}" if gen2 else "-"
+        lines.append(
+            f"| {LABELS[server.mode]} | {requests} "
+            f"| {len(pauses.get(0, [])) * per_thousand:.1f} "
+            f"| {len(pauses.get(1, [])) * per_thousand:.2f} | {share} | {len(gen2)} "
+            f"| {median} | {longest} | {total * 1e3 * per_thousand:.1f} |"
+        )
+    return lines
 
 
 def budgets(servers: list[Server], bare: Server) -> list[str]:
@@ -222,12 +276,16 @@ def budgets(servers: list[Server], bare: Server) -> list[str]:
 
 
 def run(
-    quick: bool, seconds: float | None = None, rounds: int | None = None, export: bool = True
+    quick: bool,
+    seconds: float | None = None,
+    rounds: int | None = None,
+    export: bool = True,
+    freeze: bool = False,
 ) -> str:
     seconds = seconds or (0.2 if quick else 4.0)
     rounds = rounds or (1 if quick else 3)
     warmup = 0.1 if quick else 1.0
-    servers = measure(available_modes(quick), seconds, rounds, warmup, export)
+    servers = measure(available_modes(quick), seconds, rounds, warmup, export, freeze)
     return report(servers)
 
 
@@ -241,8 +299,15 @@ def main() -> None:
         action="store_true",
         help="providers without an exporter: spans are made, never sent",
     )
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="every server calls gc.freeze() once its app is built",
+    )
     args = parser.parse_args()
-    print(run(args.quick, args.seconds, args.rounds, export=not args.no_export))
+    print(
+        run(args.quick, args.seconds, args.rounds, export=not args.no_export, freeze=args.gc_freeze)
+    )
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ SECTIONS = (
     "## Middleware under uvicorn",
     "## Export",
     "## OTLP span encoding",
+    "## Tail latency while exporting",
+    "## Garbage collection per call and per series",
     "## Sampler collection cost",
 )
 
@@ -54,6 +56,12 @@ class TestQuickMode:
         """The tracked-call table compares with the hand-written floor, as a ratio."""
         assert "| variant | µs per call (median) |" in quick_report.stdout
         assert "hand-written: start_span + attach + histogram" in quick_report.stdout
+
+    def test_reports_collections_beside_the_uninstrumented_server(self, quick_report):
+        """The middleware benchmark reports each server's collections, bare one included."""
+        table = quick_report.stdout.split("#### Garbage collection in each server")[1]
+        assert "| uninstrumented (FastAPI telemetry off) |" in table
+        assert "| autobot-apm instrument_fastapi |" in table
 
 
 @pytest.mark.e2e

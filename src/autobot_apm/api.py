@@ -102,7 +102,7 @@ class ApiOperation(Operation):
         code = self._status_code
         if code is not None:
             self.span.set_attribute("http.response.status_code", code)
-            self._metric_attributes["http.response.status_code"] = code
+            self._set_metric_attribute("http.response.status_code", code)
             if code >= 500 and self._error_type is None:
                 self._set_error(str(code), None)
         if self._runtime is not None:

@@ -71,9 +71,16 @@ class CacheOperation(Operation):
         return result
 
     def _on_end(self, duration: float) -> None:
-        if self._hit is not None:
-            self.span.set_attribute("cache.hit", self._hit)
-            self._metric_attributes["cache.result"] = "hit" if self._hit else "miss"
+        hit = self._hit
+        if hit is not None:
+            self.span.set_attribute("cache.hit", hit)
+            tracker = self._tracker
+            if self._shared_metric_attributes and isinstance(tracker, CacheTracker):
+                # Nothing added to the tracker's labels: its ready-made set for this
+                # result, shared as they are, instead of a copy per call.
+                self._metric_attributes = tracker.result_attributes[hit]
+            else:
+                self._set_metric_attribute("cache.result", "hit" if hit else "miss")
         if self._runtime is not None:
             self._runtime.counter(CACHE_OPERATIONS).add(1, self._metric_attributes)
             self._runtime.histogram(CACHE_DURATION).record(duration, self._metric_attributes)
@@ -112,6 +119,12 @@ class CacheTracker(Tracker[CacheOperation]):
             span_attributes={**extras.span, **span_attributes},
             metric_attributes={**extras.metric, **attributes},
         )
+        # The metric labels of a hit and of a miss, built once (read-only, like the
+        # tracker's own: a call that adds a label copies them first).
+        self.result_attributes: dict[bool, dict[str, str | int]] = {
+            result: {**self.metric_attributes, "cache.result": "hit" if result else "miss"}
+            for result in (True, False)
+        }
 
 
 @overload

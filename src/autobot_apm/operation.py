@@ -117,8 +117,8 @@ class TrackedOperation(Operation):
         if parent is not None and parent._pipeline is not None:
             self._pipeline = parent._pipeline
             label = parent._metric_attributes.get(PIPELINE_NAME)
-            self._metric_attributes[PIPELINE_NAME] = label or low_cardinality_label(
-                parent._pipeline
+            self._set_metric_attribute(
+                PIPELINE_NAME, label or low_cardinality_label(parent._pipeline)
             )
             self.span.set_attribute(PIPELINE_NAME, parent._pipeline)
 

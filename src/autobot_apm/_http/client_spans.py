@@ -58,19 +58,19 @@ class HttpClientOperation(Operation):
         code, version = self._status_code, self._protocol_version
         if code is not None:
             self.span.set_attribute("http.response.status_code", code)
-            self._metric_attributes["http.response.status_code"] = code
+            self._set_metric_attribute("http.response.status_code", code)
             if code >= 400 and self._error_type is None:
                 self._fail_with_status(str(code))
         if version is not None:
             self.span.set_attribute("network.protocol.version", version)
-            self._metric_attributes["network.protocol.version"] = version
+            self._set_metric_attribute("network.protocol.version", version)
         if self._runtime is not None:
             self._runtime.histogram(HTTP_CLIENT_DURATION).record(duration, self._metric_attributes)
 
     def _fail_with_status(self, code: str) -> None:
         # The status code says what went wrong: no description (HTTP span conventions).
         self._error_type = code
-        self._metric_attributes["error.type"] = code
+        self._set_metric_attribute("error.type", code)
         self.span.set_attribute("error.type", code)
         self.span.set_status(Status(StatusCode.ERROR))
 

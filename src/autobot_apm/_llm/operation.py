@@ -183,7 +183,7 @@ class LlmOperation(RetrievalOperation):
         facts = self._reported.over(self._found)
         if facts.response_model:
             label = low_cardinality_label(facts.response_model)
-            self._metric_attributes["gen_ai.response.model"] = label
+            self._set_metric_attribute("gen_ai.response.model", label)
         requested = self._metric_attributes.get("gen_ai.request.model")
         settings = self._settings
         price = settings.price(facts.response_model, str(requested) if requested else None)

@@ -61,6 +61,7 @@ class Operation:
         "_owns_span",
         "_parent",
         "_runtime",
+        "_shared_metric_attributes",
         "_started",
         "_tracker",
         "span",
@@ -90,9 +91,13 @@ class Operation:
         self._tracker = tracker
         self._runtime = runtime
         self._owns_span = owns_span
+        # The tracker's own labels, shared by its calls and never written: a call that
+        # adds one (error.type, a status code) copies them first (_set_metric_attribute).
+        # Most calls add none, and so allocate no dict for their metrics.
         self._metric_attributes: dict[str, Any] = (
-            dict(tracker.metric_attributes) if tracker is not None else {}
+            tracker.metric_attributes if tracker is not None else {}  # type: ignore[assignment]
         )
+        self._shared_metric_attributes = tracker is not None
         self._error_type: str | None = None
         self._ended = False
         # Set by a vocabulary that hands the caller a stream: the call ends with the stream.
@@ -173,9 +178,17 @@ class Operation:
 
     # --- engine internals ---
 
+    def _set_metric_attribute(self, key: str, value: str | int | bool) -> None:
+        """Label this call's metrics with ``key``; the tracker's shared labels stay as
+        they are (the first label a call adds copies them)."""
+        if self._shared_metric_attributes:
+            self._metric_attributes = dict(self._metric_attributes)
+            self._shared_metric_attributes = False
+        self._metric_attributes[key] = value
+
     def _set_error(self, kind: str, exc: BaseException | None) -> None:
         self._error_type = kind
-        self._metric_attributes["error.type"] = kind
+        self._set_metric_attribute("error.type", kind)
         self.span.set_attribute("error.type", kind)
         if exc is not None:
             self.span.add_event("exception", exception_attributes(exc))
@@ -186,7 +199,7 @@ class Operation:
         # Deliberate cancellation is not an error (semconv after v1.44): the status stays
         # unset, and error.type="cancelled" keeps cancelled calls apart in the metrics.
         self._error_type = "cancelled"
-        self._metric_attributes["error.type"] = "cancelled"
+        self._set_metric_attribute("error.type", "cancelled")
         self.span.set_attribute("error.type", "cancelled")
         self.span.add_event("cancelled")
 
