@@ -14,7 +14,6 @@ Every wait is bounded and waits on a condition; every process is stopped by the 
 
 import contextlib
 import importlib.util
-import json
 import os
 import signal
 import subprocess
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from forking import kill_group, run_program
 from gunicorn.config import KNOWN_SETTINGS
 
 from autobot_apm.receiver import OTLPReceiver
@@ -35,7 +35,6 @@ pytestmark = pytest.mark.e2e
 PROTOCOLS = ["http/protobuf", "grpc"]
 CHILDREN = 8
 POOL_TASKS = 8
-RUN_LIMIT_S = 120  # ends a hung run; a healthy one takes a few seconds
 # gunicorn 27 opens a control socket under ~/.gunicorn unless told not to.
 NO_CONTROL_SOCKET = [
     flag
@@ -45,14 +44,14 @@ NO_CONTROL_SOCKET = [
 ]
 
 PROGRAM = r'''
-import json, multiprocessing, os, select, signal, sys, threading, time
+import json, multiprocessing, os, sys, threading
 import autobot_apm as apm
+from forking import REAP_LIMIT_S, RESULT, reap
 from opentelemetry import metrics
 
 apm.configure(service_name="fork-matrix", endpoint=os.environ["ENDPOINT"],
               protocol=os.environ["PROTOCOL"], span_schedule_delay=60,
               metric_export_interval=600, shutdown_timeout=5)
-REAP_LIMIT_S = 40
 stop = threading.Event()
 
 
@@ -89,22 +88,6 @@ def fork_children(count):
             child(f"child-{index}")
         pids.append(pid)
     return pids
-
-
-def reap(pids):
-    """Exit codes of the children that ended within REAP_LIMIT_S; kill and count the rest."""
-    codes, hung = [], 0
-    deadline = time.monotonic() + REAP_LIMIT_S
-    for pid in pids:
-        fd = os.pidfd_open(pid)
-        ended, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-        os.close(fd)
-        if not ended:
-            hung += 1
-            os.kill(pid, signal.SIGKILL)
-        status = os.waitpid(pid, 0)[1]
-        codes.append(os.waitstatus_to_exitcode(status))
-    return {"codes": codes, "hung": hung}
 
 
 def from_main_thread():
@@ -148,48 +131,29 @@ stop.set()
 with apm.track_cache("parent-after"):  # the parent goes on exporting after its children
     pass
 result["parent_flushed"] = apm.shutdown()
-print(json.dumps(result))
+print(RESULT, json.dumps(result))
 '''
 
 
 def _run(tmp_path, receiver, protocol, how):
-    """Run the program in its own process group; the group is killed whatever happens."""
-    script = tmp_path / "forker.py"
-    script.write_text(PROGRAM)
+    """The program's result, and what it wrote on stderr."""
     endpoint = receiver.http_endpoint if protocol == "http/protobuf" else receiver.grpc_endpoint
-    env = {
-        **os.environ,
-        "ENDPOINT": endpoint,
-        "PROTOCOL": protocol,
-        "CHILDREN": str(CHILDREN),
-        "TASKS": str(POOL_TASKS),
-    }
-    with subprocess.Popen(
-        [sys.executable, str(script), how],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,
-    ) as process:  # fmt: skip
-        try:
-            stdout, stderr = process.communicate(timeout=RUN_LIMIT_S)
-        finally:
-            _kill_group(process)
-    assert 0 == process.returncode, stdout + stderr
-    return json.loads(stdout.strip().splitlines()[-1])
-
-
-def _kill_group(process):
-    with contextlib.suppress(ProcessLookupError):  # the group has ended
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(10)
+    env = {"ENDPOINT": endpoint, "PROTOCOL": protocol}
+    env |= {"CHILDREN": str(CHILDREN), "TASKS": str(POOL_TASKS)}
+    return run_program(tmp_path, PROGRAM, [how], env)
 
 
 def _instance(span):
     return span.resource["service.instance.id"]
 
 
-def _spans_named(receiver, names):
-    """Wait for a span of each name; return them by name (the last one of each)."""
-    spans = receiver.wait_for_spans(lambda got: set(names) <= {span.name for span in got})
+def _spans_named(receiver, names, stderr=""):
+    """Wait for a span of each name; return them by name (the last one of each). When
+    one never comes, the failure shows what the program wrote on stderr."""
+    try:
+        spans = receiver.wait_for_spans(lambda got: set(names) <= {span.name for span in got})
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}\nThe program's stderr:\n{stderr}") from exc
     return {span.name: span for span in spans if span.name in names}
 
 
@@ -215,11 +179,11 @@ def test_forked_children_of_a_busy_process(tmp_path, receiver, protocol, how):
     """os.fork() from the main thread or another thread while four threads make tracked
     calls: no child hangs, each flushes within the cap, its span and metrics arrive under
     an instance id of its own (never the parent's measurements), and the parent goes on."""
-    result = _run(tmp_path, receiver, protocol, how)
+    result, stderr = _run(tmp_path, receiver, protocol, how)
 
-    assert {"codes": [0] * CHILDREN, "hung": 0, "parent_flushed": True} == result
+    assert {"codes": [0] * CHILDREN, "hung": 0, "parent_flushed": True} == result, stderr
     names = {f"get child-{index}" for index in range(CHILDREN)} | {"get parent-after"}
-    spans = _spans_named(receiver, names)
+    spans = _spans_named(receiver, names, stderr)
     parent = _instance(spans.pop("get parent-after"))
     children = {_instance(span) for span in spans.values()}
     assert CHILDREN == len(children)
@@ -234,11 +198,11 @@ def test_forked_children_of_a_busy_process(tmp_path, receiver, protocol, how):
 def test_multiprocessing_fork_pool(tmp_path, receiver, protocol):
     """A fork-context Pool started while threads churn: every task's span arrives, from the
     worker that ran it (one instance id per worker, none the parent's)."""
-    result = _run(tmp_path, receiver, protocol, "pool")
+    result, stderr = _run(tmp_path, receiver, protocol, "pool")
 
-    assert result["parent_flushed"]
+    assert result["parent_flushed"], stderr
     names = {f"get task-{index}" for index in range(POOL_TASKS)} | {"get parent-after"}
-    spans = _spans_named(receiver, names)
+    spans = _spans_named(receiver, names, stderr)
     parent = _instance(spans.pop("get parent-after"))
     workers = {_instance(span) for span in spans.values()}
     assert len(result["workers"]) == len(workers)
@@ -305,7 +269,7 @@ def _stop(server):
     try:
         server.wait(STOP_LIMIT_S)
     finally:
-        _kill_group(server)
+        kill_group(server)
 
 
 @pytest.mark.parametrize(
@@ -336,6 +300,7 @@ def test_gunicorn_preload_workers(tmp_path, receiver, worker_class, protocol):
 
 APP_OWNED = r"""
 import os, sys
+from forking import RESULT
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
@@ -358,6 +323,7 @@ if pid == 0:
     os._exit(0)
 os.waitpid(pid, 0)
 provider.shutdown()
+print(RESULT, "{}")
 """
 
 
@@ -365,19 +331,8 @@ def test_providers_the_application_owns_are_left_as_they_are(tmp_path, receiver)
     """With the application's own TracerProvider, a forked child tracks through that same
     provider (autobot-apm rebuilds only what it built); the SDK's after-fork handling gives
     the child's spans an instance id of their own."""
-    script = tmp_path / "app_owned.py"
-    script.write_text(APP_OWNED)
-    env = {**os.environ, "ENDPOINT": receiver.http_endpoint}
-    with subprocess.Popen(
-        [sys.executable, str(script)], env=env, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,
-    ) as process:  # fmt: skip
-        try:
-            _, stderr = process.communicate(timeout=RUN_LIMIT_S)
-        finally:
-            _kill_group(process)
-    assert 0 == process.returncode, stderr
+    _, stderr = run_program(tmp_path, APP_OWNED, env={"ENDPOINT": receiver.http_endpoint})
 
-    spans = _spans_named(receiver, {"get parent", "get child"})
+    spans = _spans_named(receiver, {"get parent", "get child"}, stderr)
     assert {"app-owned"} == {span.resource["service.name"] for span in spans.values()}
     assert _instance(spans["get parent"]) != _instance(spans["get child"])

@@ -15,14 +15,8 @@ parent's measurements again, and the parent's telemetry must go on arriving afte
 Every wait is bounded and waits on a condition; every process is stopped by the test.
 """
 
-import contextlib
-import json
-import os
-import signal
-import subprocess
-import sys
-
 import pytest
+from forking import run_program
 
 from autobot_apm.receiver import OTLPReceiver
 
@@ -30,11 +24,11 @@ pytestmark = pytest.mark.e2e
 
 PROTOCOLS = ["http/protobuf", "grpc"]
 CHILDREN = 4
-RUN_LIMIT_S = 120  # ends a hung run; a healthy one takes a few seconds
 
-PROGRAM = r'''
-import json, logging, os, select, signal, sys, threading, time
+PROGRAM = r"""
+import json, logging, os, sys, threading
 import autobot_apm as apm
+from forking import REAP_LIMIT_S, RESULT, reap
 from opentelemetry import metrics, trace
 
 logging.getLogger("autobot_apm").addHandler(logging.StreamHandler())  # its warnings: stderr
@@ -54,7 +48,6 @@ tracer = trace.get_tracer("fork.app")
 jobs = metrics.get_meter("fork.app").create_counter("fork.app.jobs")
 log = logging.getLogger("fork.app")
 log.setLevel(logging.INFO)
-REAP_LIMIT_S = 40
 stop = threading.Event()
 
 
@@ -84,21 +77,6 @@ def child(index):
     os._exit(0 if apm.shutdown() else 3)
 
 
-def reap(pids):
-    """Exit codes of the children that ended within REAP_LIMIT_S; kill and count the rest."""
-    codes, hung = [], 0
-    deadline = time.monotonic() + REAP_LIMIT_S
-    for pid in pids:
-        fd = os.pidfd_open(pid)
-        ended, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-        os.close(fd)
-        if not ended:
-            hung += 1
-            os.kill(pid, signal.SIGKILL)
-        codes.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
-    return {"codes": codes, "hung": hung}
-
-
 threads = [threading.Thread(target=churn, daemon=True) for _ in range(4)]
 for thread in threads:
     thread.start()
@@ -119,33 +97,15 @@ log.info("parent after")
 with apm.track_cache("parent-after"):
     pass
 result["parent_flushed"] = apm.shutdown()
-print(json.dumps(result))
-'''
+print(RESULT, json.dumps(result))
+"""
 
 
 def _run(tmp_path, receiver, protocol, rewire="as-built"):
-    """Run the program in its own process group; the group is killed whatever happens.
-
-    Returns its result and what it wrote on stderr.
-    """
-    script = tmp_path / "forker.py"
-    script.write_text(PROGRAM)
+    """The program's result, and what it wrote on stderr."""
     endpoint = receiver.http_endpoint if protocol == "http/protobuf" else receiver.grpc_endpoint
-    env = {**os.environ, "ENDPOINT": endpoint, "PROTOCOL": protocol, "REWIRE": rewire}
-    env["CHILDREN"] = str(CHILDREN)
-    with subprocess.Popen(
-        [sys.executable, str(script)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,
-    ) as process:  # fmt: skip
-        try:
-            stdout, stderr = process.communicate(timeout=RUN_LIMIT_S)
-        finally:
-            with contextlib.suppress(ProcessLookupError):  # the group has ended
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
-    assert 0 == process.returncode, stdout + stderr
-    return json.loads(stdout.strip().splitlines()[-1]), stderr
+    env = {"ENDPOINT": endpoint, "PROTOCOL": protocol, "REWIRE": rewire}
+    return run_program(tmp_path, PROGRAM, env=env | {"CHILDREN": str(CHILDREN)})
 
 
 def _instance_of(record):

@@ -43,9 +43,9 @@ def span_exporter(settings: Settings) -> SpanExporter | None:
 
         return ConsoleSpanExporter()
     if settings.protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        from .grpc_exporters import GrpcSpanExporter
 
-        return OTLPSpanExporter(**_grpc_arguments(settings))
+        return GrpcSpanExporter(**_grpc_arguments(settings))
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
         OTLPSpanExporter as HTTPSpanExporter,
     )
@@ -62,9 +62,9 @@ def metric_exporter(settings: Settings) -> MetricExporter | None:
 
         return ConsoleMetricExporter()
     if settings.protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+        from .grpc_exporters import GrpcMetricExporter
 
-        return OTLPMetricExporter(**_grpc_arguments(settings))
+        return GrpcMetricExporter(**_grpc_arguments(settings))
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
         OTLPMetricExporter as HTTPMetricExporter,
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import logging
 import multiprocessing.util
 import os
@@ -29,14 +30,26 @@ from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from .._tracking import runtime as _runtime
 from .._version import VERSION
 from . import ambient as _ambient
+from . import grpc_fork as _grpc_fork
 from . import health as _health
 from . import logs as _logs
 from . import rewire as _rewire
+from .exporters import exporter_kind
 from .providers import build_meter_provider, build_resource, build_tracer_provider
 from .settings import Settings
 from .state import STATE
 
 logger = logging.getLogger("autobot_apm")
+
+# How much longer than one export's timeout a fork waits for the exports in flight.
+_EXPORT_WAIT_MARGIN_S = 1.0
+
+
+def hold_exports_for_fork() -> None:
+    """Before ``os.fork()``: no gRPC export of ours may be in flight (see grpc_fork)."""
+    settings = STATE.setup.settings
+    timeout = settings.timeout if settings is not None else 0.0
+    _grpc_fork.GATE.hold_for_fork(timeout + _EXPORT_WAIT_MARGIN_S)
 
 
 def rebuild_in_child() -> None:
@@ -49,6 +62,7 @@ def rebuild_in_child() -> None:
     ``service.instance.id``). Providers the application installed are the application's:
     they are used as they are, and the SDK's own after-fork handling applies to them.
     """
+    grpc_prepared = _grpc_fork.GATE.reset_in_child()
     state = STATE.setup
     state.lock = threading.Lock()
     _health.reset_after_fork()
@@ -57,11 +71,34 @@ def rebuild_in_child() -> None:
     settings = state.settings
     if settings is None or settings.disabled or not state.owned:
         return
+    if _needs_grpc(settings) and not _grpc_fork.usable_in_child(grpc_prepared):
+        settings = _exporting_nothing(settings, grpc_prepared)
     try:
         _rebuild(settings)
     except Exception as exc:  # the child runs untracked rather than not at all
         _runtime.install(None)
         logger.warning("autobot-apm: telemetry off in forked child %d: %r", os.getpid(), exc)
+
+
+def _needs_grpc(settings: Settings) -> bool:
+    return settings.protocol == "grpc" and exporter_kind(settings) == "otlp"
+
+
+def _exporting_nothing(settings: Settings, grpc_prepared: bool) -> Settings:
+    """The child's settings when gRPC would crash it: tracked, but exported nowhere."""
+    why = (
+        f"{_grpc_fork.FORK_SUPPORT_VARIABLE} turns gRPC's fork handling off"
+        if grpc_prepared
+        else "a gRPC export was still in flight at the fork"
+    )
+    logger.warning(
+        "autobot-apm: forked child %d exports no telemetry: %s, and gRPC would crash "
+        "this process (use protocol='http/protobuf', or leave %s unset)",
+        os.getpid(),
+        why,
+        _grpc_fork.FORK_SUPPORT_VARIABLE,
+    )
+    return dataclasses.replace(settings, exporter="none")
 
 
 def _rebuild(settings: Settings) -> None:
@@ -151,7 +188,11 @@ def _install_runtime(
     _runtime.install(runtime)
 
 
-os.register_at_fork(after_in_child=rebuild_in_child)
+os.register_at_fork(
+    before=hold_exports_for_fork,
+    after_in_parent=_grpc_fork.GATE.release_after_fork,
+    after_in_child=rebuild_in_child,
+)
 
 
 class _ForkHook:

@@ -256,9 +256,9 @@ def shutdown_logging(setup: LoggingSetup | None) -> None:
 def log_exporter(settings: Settings) -> LogRecordExporter:
     """The OTLP log exporter for the configured protocol, endpoint and headers."""
     if settings.protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+        from .grpc_exporters import GrpcLogExporter
 
-        return OTLPLogExporter(**_exporters._grpc_arguments(settings))
+        return GrpcLogExporter(**_exporters._grpc_arguments(settings))
     from opentelemetry.exporter.otlp.proto.http._log_exporter import (
         OTLPLogExporter as HTTPLogExporter,
     )
@@ -279,6 +279,8 @@ def _export_records(
 
 def _logger_provider(settings: Settings, resource: Resource) -> LoggerProvider:
     provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+    if _exporters.exporter_kind(settings) != "otlp":  # a forked child exporting nothing
+        return provider
     processor = BatchLogRecordProcessor(
         log_exporter(settings), export_timeout_millis=settings.timeout * 1000
     )
