@@ -1,8 +1,8 @@
 """What the fork tests share: running a forking program, and reaping its children.
 
 The programs run as scripts, in a process group of their own that is killed whatever
-happens. They import :func:`reap` from this module: :func:`run_program` puts this folder
-on their ``PYTHONPATH``.
+happens. They import :func:`start_threads`, :func:`fork_each` and :func:`reap` from this
+module: :func:`run_program` puts this folder on their ``PYTHONPATH``.
 """
 
 import contextlib
@@ -12,6 +12,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,6 +20,28 @@ RUN_LIMIT_S = 120  # ends a hung run; a healthy one takes a few seconds
 REAP_LIMIT_S = 40
 HERE = Path(__file__).parent
 RESULT = "RESULT:"  # starts the line a program prints its result on, as JSON
+
+
+def start_threads(target, count=4):
+    """``count`` daemon threads running ``target``, started."""
+    threads = [threading.Thread(target=target, daemon=True) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def fork_each(count, child, before_each=lambda: None):
+    """Fork ``count`` children, the i-th running ``child(i)``, which ends the child (with
+    ``os._exit``); call ``before_each()`` before each fork. Returns the children's pids."""
+    pids = []
+    for index in range(count):
+        before_each()
+        pid = os.fork()
+        if pid == 0:
+            child(index)
+            os._exit(70)  # not reached when ``child`` ends the child, as it must
+        pids.append(pid)
+    return pids
 
 
 def reap(pids, limit_s=REAP_LIMIT_S):

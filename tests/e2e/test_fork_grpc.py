@@ -27,7 +27,7 @@ HOLD_S = 0.05
 PROGRAM = r'''
 import json, logging, os, sys, threading, time
 import autobot_apm as apm
-from forking import RESULT, reap
+from forking import RESULT, fork_each, reap, start_threads
 from opentelemetry import trace
 
 logging.getLogger("autobot_apm").addHandler(logging.StreamHandler())  # its warnings: stderr
@@ -61,16 +61,8 @@ def child(index):
     os._exit(0 if apm.shutdown() else 3)
 
 
-for _ in range(4):
-    threading.Thread(target=churn, daemon=True).start()
-pids = []
-for index in range(int(os.environ["CHILDREN"])):
-    while_an_export_is_held()
-    pid = os.fork()
-    if pid == 0:
-        child(index)
-    pids.append(pid)
-result = reap(pids)
+start_threads(churn)
+result = reap(fork_each(int(os.environ["CHILDREN"]), child, while_an_export_is_held))
 stop.set()
 with apm.track_cache("parent-after"):
     pass

@@ -46,7 +46,7 @@ NO_CONTROL_SOCKET = [
 PROGRAM = r'''
 import json, multiprocessing, os, sys, threading
 import autobot_apm as apm
-from forking import REAP_LIMIT_S, RESULT, reap
+from forking import REAP_LIMIT_S, RESULT, fork_each, reap, start_threads
 from opentelemetry import metrics
 
 apm.configure(service_name="fork-matrix", endpoint=os.environ["ENDPOINT"],
@@ -62,13 +62,6 @@ def churn():
             pass
 
 
-def start_churn():
-    threads = [threading.Thread(target=churn, daemon=True) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    return threads
-
-
 def child(tag):
     """The child's whole life: one tracked call, then a flush that must finish in time."""
     with apm.track_cache(tag):
@@ -81,22 +74,16 @@ def child(tag):
 
 
 def fork_children(count):
-    pids = []
-    for index in range(count):
-        pid = os.fork()
-        if pid == 0:
-            child(f"child-{index}")
-        pids.append(pid)
-    return pids
+    return fork_each(count, lambda index: child(f"child-{index}"))
 
 
 def from_main_thread():
-    start_churn()
+    start_threads(churn)
     return reap(fork_children(int(os.environ["CHILDREN"])))
 
 
 def from_another_thread():
-    start_churn()
+    start_threads(churn)
     pids = []
     count = int(os.environ["CHILDREN"])
     forker = threading.Thread(target=lambda: pids.extend(fork_children(count)))
@@ -112,7 +99,7 @@ def task(index):
 
 
 def fork_pool():
-    start_churn()
+    start_threads(churn)
     ctx = multiprocessing.get_context("fork")
     pool = ctx.Pool(2)  # its workers are forked now, while the threads churn
     try:

@@ -28,7 +28,7 @@ CHILDREN = 4
 PROGRAM = r"""
 import json, logging, os, sys, threading
 import autobot_apm as apm
-from forking import REAP_LIMIT_S, RESULT, reap
+from forking import REAP_LIMIT_S, RESULT, fork_each, reap, start_threads
 from opentelemetry import metrics, trace
 
 logging.getLogger("autobot_apm").addHandler(logging.StreamHandler())  # its warnings: stderr
@@ -77,16 +77,8 @@ def child(index):
     os._exit(0 if apm.shutdown() else 3)
 
 
-threads = [threading.Thread(target=churn, daemon=True) for _ in range(4)]
-for thread in threads:
-    thread.start()
-pids = []
-for index in range(int(os.environ["CHILDREN"])):
-    pid = os.fork()
-    if pid == 0:
-        child(index)
-    pids.append(pid)
-result = reap(pids)
+threads = start_threads(churn)
+result = reap(fork_each(int(os.environ["CHILDREN"]), child))
 stop.set()
 for thread in threads:
     thread.join(REAP_LIMIT_S)
