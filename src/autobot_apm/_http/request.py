@@ -98,8 +98,8 @@ class ServerRequest(ApiOperation):
         ``send`` it would keep the whole request alive with it (the scope, the
         framework's objects in it, the server's request cycle) until the next request on
         the connection, long enough for the collector to move all of it to an older
-        generation. After the application has returned, the ASGI callables answer as a
-        server does once the response is over.
+        generation. After the application has returned, a kept ``receive`` answers as a
+        server does once the response is over, and a kept ``send`` goes nowhere.
         """
         self._scope = None
         self._receive = _receive_after_return
@@ -238,11 +238,10 @@ async def _receive_after_return() -> Message:
 
 
 async def _send_after_return(message: Message) -> None:
-    # What uvicorn raises for a message sent after the response; the application that
-    # sent it has returned, so its request and its span are over.
-    raise RuntimeError(
-        f"Unexpected ASGI message {message.get('type')!r} sent after the application returned."
-    )
+    # The application that sent it has returned: its response is over (servers raise
+    # for such a message, or drop it when the connection is gone) and so is its span.
+    # Dropped here in every case: the instrumentation never raises into the application.
+    return None
 
 
 def _route_set_by_track_api(span: Span) -> str | None:
