@@ -13,6 +13,9 @@ Counted, not timed, so the figures are the same on a loaded machine as on a quie
 3. Per new metric series (a distinct attribute set): objects and bytes kept after one
    call, and after calls whose durations spread over every histogram bucket (a stepping
    fake clock), where each bucket's exemplar keeps the attributes of its latest record.
+4. Per HTTP request through the middleware, beside the bare app and the hand-written
+   one-span middleware: objects allocated, held and left, and collections under
+   uvicorn's protocol on in-memory connections (``_gc_requests``).
 
 Each tracker beside its own hand-written floor (``_floor``, ``_vocabulary_floors``).
 
@@ -48,6 +51,7 @@ from autobot_apm.testing import FakeClock, fake_clock
 
 from . import _floor, _vocabulary_floors
 from ._floor import Floor, openai_call, work
+from ._gc_requests import report as requests_report
 from ._sdk import NullSpanExporter, use
 from ._vocabulary_floors import CacheFloor, LlmFloor
 
@@ -308,6 +312,8 @@ def run(quick: bool) -> str:
             "duration bucket",
             spread,
         ),
+        "",
+        *requests_report(quick),  # last: it installs global providers
     ]
     return "\n".join(lines)
 

@@ -63,6 +63,13 @@ class TestQuickMode:
         assert "| uninstrumented (FastAPI telemetry off) |" in table
         assert "| autobot-apm instrument_fastapi |" in table
 
+    def test_reports_garbage_per_request_beside_the_floor(self, quick_report):
+        """The GC benchmark counts per request for the bare app, the floor and ours."""
+        table = quick_report.stdout.split("#### Per HTTP request")[1]
+        rows = ["uninstrumented (FastAPI telemetry off)", "hand-written one-span middleware"]
+        rows.append("autobot-apm instrument_fastapi")
+        assert [] == [row for row in rows if f"| {row} |" not in table]
+
 
 @pytest.mark.e2e
 def test_compare_times_a_copy_of_the_package_against_the_installed_one():

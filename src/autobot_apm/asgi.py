@@ -126,7 +126,7 @@ class APMMiddleware:
             if begun is None:
                 await self.app(scope, receive, send)
             else:
-                await begun[0].run(self.app, begun[1])
+                await begun[0].run(self.app, scope, begun[1])
         finally:
             scope.pop(REQUEST_KEY, None)
             if claimed:

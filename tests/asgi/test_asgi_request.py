@@ -301,3 +301,30 @@ class TestDisconnect:
         await APMMiddleware(app)(scope, receive, send)
         (span,) = apm_capture.spans
         assert "cancelled" == span.attributes["error.type"]
+
+
+class TestAfterTheApplicationReturned:
+    async def test_kept_callables_answer_as_a_finished_server_does(self, apm_capture):
+        """receive() kept past the return says http.disconnect; send() neither raises nor
+        reaches the server."""
+        kept = {}
+
+        async def app(scope, receive, send):
+            kept.update(receive=receive, send=send)
+            await send({"type": "http.response.start", "status": 204, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+
+        sent = []
+
+        async def receive():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message):
+            sent.append(message["type"])
+
+        scope = {"type": "http", "method": "GET", "path": "/", "headers": []}
+        await APMMiddleware(app)(scope, receive, send)
+        assert {"type": "http.disconnect"} == await kept["receive"]()
+        assert await kept["send"]({"type": "http.response.body", "body": b"late"}) is None
+        assert ["http.response.start", "http.response.body"] == sent
+        assert 204 == apm_capture.spans[0].attributes["http.response.status_code"]

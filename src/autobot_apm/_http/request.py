@@ -63,7 +63,7 @@ class ServerRequest(ApiOperation):
         self._started = started
         self._metric_attributes = metric_attributes
         self._options = options
-        self._scope = scope
+        self._scope: MutableMapping[str, Any] | None = scope  # None once the app returned
         self._complete = False
         self._client_gone = False
         self._trailers = False
@@ -71,13 +71,15 @@ class ServerRequest(ApiOperation):
         self._receive = receive
         self._send = send
 
-    async def run(self, app: ASGIApp, parent: otel_context.Context) -> None:
+    async def run(
+        self, app: ASGIApp, scope: MutableMapping[str, Any], parent: otel_context.Context
+    ) -> None:
         """Run the application with this request's span current; end it as the app ends."""
         self._context_token = otel_context.attach(
             otel_context.set_value(OPERATION_KEY, self, set_span_in_context(self.span, parent))
         )
         try:
-            await app(self._scope, self.receive, self.send)
+            await app(scope, self.receive, self.send)
         except BaseException as exc:
             finish(self, exc)
             raise
@@ -85,6 +87,23 @@ class ServerRequest(ApiOperation):
             self._returned()
         finally:
             deactivate(self)
+            self._let_go()
+
+    def _let_go(self) -> None:
+        """Drop what only the running application needed, so that it dies with the request.
+
+        The handle outlives the request wherever the request's context was copied: the
+        keep-alive timer a server schedules from within ``send`` (uvicorn does), a task
+        the application started. Through the scope and the server's ``receive`` and
+        ``send`` it would keep the whole request alive with it (the scope, the
+        framework's objects in it, the server's request cycle) until the next request on
+        the connection, long enough for the collector to move all of it to an older
+        generation. After the application has returned, a kept ``receive`` answers as a
+        server does once the response is over, and a kept ``send`` goes nowhere.
+        """
+        self._scope = None
+        self._receive = _receive_after_return
+        self._send = _send_after_return
 
     # --- the application's view of receive and send ---
 
@@ -177,7 +196,9 @@ class ServerRequest(ApiOperation):
             super()._on_exception(exc)
 
     def _on_end(self, duration: float) -> None:
-        route = route_template(self._scope) or _route_set_by_track_api(self.span)
+        scope = self._scope  # present: a request ends before its application returns
+        route = route_template(scope) if scope is not None else None
+        route = route or _route_set_by_track_api(self.span)
         if route is not None:
             self._metric_attributes["http.route"] = route
             self.span.set_attribute("http.route", route)
@@ -210,6 +231,17 @@ class EnrichingServerRequest(ServerRequest):
 
 
 _EMPTY = otel_context.Context()
+
+
+async def _receive_after_return() -> Message:
+    return {"type": "http.disconnect"}  # what a server answers once the response is over
+
+
+async def _send_after_return(message: Message) -> None:
+    # The application that sent it has returned: its response is over (servers raise
+    # for such a message, or drop it when the connection is gone) and so is its span.
+    # Dropped here in every case: the instrumentation never raises into the application.
+    return None
 
 
 def _route_set_by_track_api(span: Span) -> str | None:
