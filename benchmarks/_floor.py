@@ -113,6 +113,16 @@ def with_block(tracker: Any) -> Callable[[], int]:
     return call
 
 
+def inline_with_block() -> Callable[[], int]:
+    """The ``with`` form as most code writes it: the reference tracker built each pass."""
+
+    def call() -> int:
+        with apm.track_database("postgresql", operation="SELECT", collection="users"):
+            return work()
+
+    return call
+
+
 def async_with_block(tracker: Any) -> Callable[[], Any]:
     async def call() -> int:
         async with tracker:

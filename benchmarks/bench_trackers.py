@@ -33,6 +33,7 @@ from ._floor import (
     consume,
     consume_async,
     db_tracker,
+    inline_with_block,
     items,
     items_async,
     openai_call,
@@ -82,6 +83,7 @@ def sync_variants(sdk: Pipeline, peers: bool) -> list[Variant]:
         ),
         Variant(DATABASE, repeat(db_tracker()(work), runtime)),
         Variant("track_database, with", repeat(with_block(db_tracker()), runtime)),
+        Variant("track_database, with, built each pass", repeat(inline_with_block(), runtime)),
         Variant(
             "track_api, decorator",
             repeat(apm.track_api(route="/items/{id}", method="GET")(work), runtime),
@@ -143,6 +145,7 @@ def off_variants(loop: asyncio.AbstractEventLoop) -> list[Variant]:
         Variant("OTel API, no SDK (start_as_current_span)", repeat(api_no_sdk(), None)),
         Variant("unconfigured: decorator", repeat(db_tracker()(work), None)),
         Variant("unconfigured: with", repeat(with_block(db_tracker()), None)),
+        Variant("unconfigured: with, built each pass", repeat(inline_with_block(), None)),
         Variant(
             "unconfigured: coroutine decorator", repeat_async(loop, db_tracker()(work_async), None)
         ),

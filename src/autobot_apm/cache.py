@@ -22,6 +22,7 @@ from opentelemetry.trace import SpanKind
 from ._tracking.attributes import OTHER, text_argument
 from ._tracking.dispatch import target_name
 from ._tracking.handle import Operation
+from ._tracking.memo import memoized, plain_key
 from ._tracking.options import NO_EXTRAS, ExtraAttributes, MetricValue, extra_attributes, is_bare
 from ._tracking.runtime import DB_DURATION_BUCKETS, MetricSpec
 from ._tracking.tracker import Tracker
@@ -171,6 +172,22 @@ def track_cache(
     """
     if is_bare(name):
         return CacheTracker(target_name(name), operation="get", hit=None, system=None)(name)
+    if hit is None and attributes is None and metric_attributes is None:
+        key = plain_key(name, operation, options={"system": system, **dotted})
+        if key is not None:  # the with form builds one per pass: build it once
+            return _built_cache_tracker(key)
+    return _cache_tracker(name, operation, hit, system, attributes, metric_attributes, **dotted)
+
+
+def _cache_tracker(
+    name: object,
+    operation: object,
+    hit: HitPredicate | None = None,
+    system: object = None,
+    attributes: Mapping[str, object] | None = None,
+    metric_attributes: Mapping[str, MetricValue] | None = None,
+    **dotted: object,
+) -> CacheTracker:
     extras = extra_attributes(
         "track_cache",
         ("operation", "hit", "system"),
@@ -179,3 +196,6 @@ def track_cache(
         metric_attributes=metric_attributes,
     )
     return CacheTracker(name, operation=operation, hit=hit, system=system, extras=extras)
+
+
+_built_cache_tracker = memoized(_cache_tracker)

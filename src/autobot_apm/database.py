@@ -12,6 +12,7 @@ from ._privacy.query_text import SCAN_LIMIT
 from ._privacy.sql import operation_and_collection, sanitize_redis, sanitize_sql, summarize_sql
 from ._tracking.attributes import OTHER, integer_argument, metric_number, text_argument
 from ._tracking.dispatch import target_name
+from ._tracking.memo import memoized, plain_key
 from ._tracking.options import NO_EXTRAS, ExtraAttributes, MetricValue, extra_attributes, is_bare
 from ._tracking.runtime import DB_DURATION_BUCKETS, ROW_BUCKETS, MetricSpec
 from ._tracking.tracker import Tracker
@@ -283,6 +284,20 @@ def track_database(
     if is_bare(system, operation):
         # Bare @track_database: the function's name is all we know of the operation.
         return DatabaseTracker("other_sql", operation=target_name(system) or OTHER)(system)
+    if attributes is None and metric_attributes is None:
+        key = plain_key(system, operation, options=options)
+        if key is not None:  # the with form builds one per pass: build it once
+            return _built_database_tracker(key)
+    return _database_tracker(system, operation, attributes, metric_attributes, **options)
+
+
+def _database_tracker(
+    system: Any,
+    operation: Any,
+    attributes: Mapping[str, object] | None = None,
+    metric_attributes: Mapping[str, MetricValue] | None = None,
+    **options: Any,
+) -> DatabaseTracker:
     own = {name: value for name, value in options.items() if name in DATABASE_OPTIONS}
     dotted = {name: value for name, value in options.items() if name not in own}
     extras = extra_attributes(
@@ -293,3 +308,6 @@ def track_database(
         metric_attributes=metric_attributes,
     )
     return DatabaseTracker(system, operation=operation, extras=extras, **own)
+
+
+_built_database_tracker = memoized(_database_tracker)
