@@ -180,6 +180,15 @@ def verdict(
     return f"- budget {label}: {value:.2f}{unit} ({bound} {limit:g}{unit}) — {outcome}"
 
 
+def quick_command_line(doc: str, run: Callable[[bool], str], quick_help: str) -> None:
+    """The command line of a benchmark whose only option is ``--quick``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    print(run(parser.parse_args().quick))
+
+
 def command_line(doc: str, run: Callable[[bool, str], str]) -> None:
     """The command line every in-process benchmark shares: ``--quick`` and ``--clock``."""
     import argparse

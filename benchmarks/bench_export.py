@@ -16,7 +16,6 @@ delivered, spans dropped because the queue was full or an export failed.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import subprocess
@@ -30,7 +29,7 @@ from typing import Any
 import autobot_apm as apm
 from autobot_apm._tracking import runtime as _runtime
 
-from ._harness import verdict
+from ._harness import quick_command_line, verdict
 from ._sink import running_sink
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -333,10 +332,7 @@ def down_table(states: list[dict[str, Any]]) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smoke mode: short runs")
-    args = parser.parse_args()
-    print(run(args.quick))
+    quick_command_line(__doc__, run, "smoke mode: short runs")
 
 
 if __name__ == "__main__":

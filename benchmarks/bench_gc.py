@@ -24,7 +24,6 @@ Each tracker beside its own hand-written floor (``_floor``, ``_vocabulary_floors
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import gc
 import itertools
@@ -52,6 +51,7 @@ from autobot_apm.testing import FakeClock, fake_clock
 from . import _floor, _vocabulary_floors
 from ._floor import Floor, openai_call, work
 from ._gc_requests import report as requests_report
+from ._harness import quick_command_line
 from ._sdk import NullSpanExporter, use
 from ._vocabulary_floors import CacheFloor, LlmFloor
 
@@ -319,10 +319,7 @@ def run(quick: bool) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smoke mode: fewer calls")
-    args = parser.parse_args()
-    print(run(args.quick))
+    quick_command_line(__doc__, run, "smoke mode: fewer calls")
 
 
 if __name__ == "__main__":

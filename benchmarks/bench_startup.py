@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from . import _peers
-from ._harness import quartiles
+from ._harness import quartiles, quick_command_line
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = "OTel SDK + OTLP/gRPC exporter modules"
@@ -122,11 +122,7 @@ def run(quick: bool) -> str:
 
 
 def main() -> None:
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smoke mode: two rounds")
-    print(run(parser.parse_args().quick))
+    quick_command_line(__doc__, run, "smoke mode: two rounds")
 
 
 if __name__ == "__main__":
