@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from autobot_apm._sdk.console.estimate import (
@@ -66,6 +66,7 @@ class TestEstimateQuantile:
         assert estimate_quantile(0.5, explicit_buckets([], [3]), math.inf, -math.inf) is None
 
     @given(st.lists(st.floats(-50, 50), min_size=1, max_size=60), st.floats(0, 1))
+    @example(values=[0.0, 0.03125, 0.03125, 0.05], quantile=1.0)  # rounded past the max
     def test_within_measured_range(self, values: list[float], quantile: float) -> None:
         """An estimate never leaves [min, max] of the measurements."""
         bounds = [-10.0, 0.0, 0.5, 1.0, 5.0, 25.0]

@@ -73,6 +73,9 @@ def estimate_quantile(
         if count and seen + count >= rank:
             lower, upper = _clamp_edges(lower, upper, low, high)
             estimate = lower + (upper - lower) * (rank - seen) / count
+            # Kept inside its edges: the interpolation may round past the upper one
+            # (0.03125 + 0.01875 * 1.0 is 0.05000000000000001), beyond the recorded max.
+            estimate = min(max(estimate, lower), upper)
             return estimate if math.isfinite(estimate) else None
         seen += count
     return None  # unreachable for consistent counts; a safe answer otherwise
